@@ -20,8 +20,9 @@ demo: $(STAMP)
 	$(PY) -m convcourse.grading demo
 
 ## test: the whole test suite (unit tests, nbval over source/, release, autograding and browser tests)
+# The training budget keeps the notebooks' training runs to seconds; fit() says so in its output.
 test: $(STAMP)
-	$(PY) -m pytest tests source --nbval-lax -p no:cacheprovider
+	CONVCOURSE_MAX_STEPS=$${CONVCOURSE_MAX_STEPS:-50} $(PY) -m pytest tests source --nbval-lax -p no:cacheprovider
 
 ## lab: JupyterLab on the student notebooks
 lab: $(STAMP)

@@ -1,0 +1,17 @@
+"""Shared fixtures: the session's dataset (chosen by the root conftest) and a tiny one for training tests."""
+
+import pytest
+
+from convcourse.data import MNISTData, load_mnist
+
+
+@pytest.fixture(scope="session")
+def data() -> MNISTData:
+    """The dataset this session runs on: real MNIST, or the announced digits stand-in."""
+    return load_mnist()
+
+
+@pytest.fixture(scope="session")
+def tiny_data() -> MNISTData:
+    """scikit-learn's digits at 28x28 (1297/250/250): small enough to train on in a second."""
+    return load_mnist(dataset="digits")
