@@ -1,0 +1,508 @@
+"""Helpers that the notebooks' autograded test cells call: clear messages, and oracles student code cannot quietly replace.
+
+A test cell starts with::
+
+    import importlib, convcourse.checks
+    checks = importlib.reload(convcourse.checks)
+
+so whatever a cell above did to this module's functions is undone before anything is checked.
+Three more rules keep a notebook from grading itself:
+
+* comparisons are plain Python on nested lists (no ``np.allclose``/``torch.allclose`` to patch);
+* a PyTorch oracle is trusted only after it reproduces a case worked out by hand (a canary), so a
+  patched ``torch.nn.functional`` function fails loudly instead of agreeing with the student;
+* the shape oracle and the course's example numbers come from private copies of
+  ``convcourse.shapes`` / ``convcourse.convviz`` loaded from their files, not from ``sys.modules``.
+Code that rewrites the import system or builtins is beyond these checks; the grading sandbox owns that.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import math
+import numbers
+import random
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, NamedTuple, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+Matrix = list[list[float]]
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_MAX_LISTED = 5  # wrong entries named in one message
+
+
+class CheckFailed(AssertionError):
+    """A check failed; the message says what is wrong and where."""
+
+
+class TamperingError(CheckFailed):
+    """A function the checks rely on no longer does what it should (it was replaced in this notebook)."""
+
+
+def private_module(name: str) -> ModuleType:
+    """A fresh copy of ``convcourse.<name>`` executed from its file, never registered in ``sys.modules``."""
+    path = _PACKAGE_DIR / f"{name}.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"convcourse has no module {name!r} (looked for {path})")
+    private_name = f"convcourse._private_{name}"
+    spec = importlib.util.spec_from_file_location(private_name, path)
+    module = importlib.util.module_from_spec(spec)
+    # Registered only while it executes: dataclasses look their module up in sys.modules.
+    sys.modules[private_name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(private_name, None)
+    return module
+
+
+# ---------------------------------------------------------------- matrices
+
+
+def as_matrix(name: str, value: Any) -> Matrix:
+    """``value`` (nested list, NumPy array or tensor) as a rectangular list of rows of floats, or CheckFailed."""
+    if hasattr(value, "tolist") and not isinstance(value, (list, tuple)):
+        value = value.tolist()
+    if isinstance(value, (int, float)):
+        raise CheckFailed(f"{name} is a single number ({value}); write it as a nested list of rows, e.g. [[{value}]]")
+    if not isinstance(value, (list, tuple)) or not value:
+        raise CheckFailed(f"{name} should be a non-empty nested list of rows (or a 2-D array), not {type(value).__name__}")
+    rows = []
+    for i, row in enumerate(value):
+        if hasattr(row, "tolist") and not isinstance(row, (list, tuple)):
+            row = row.tolist()
+        if not isinstance(row, (list, tuple)):
+            raise CheckFailed(f"row {i} of {name} is {row!r}; every row must itself be a list of numbers")
+        rows.append([_number(name, i, j, entry) for j, entry in enumerate(row)])
+    if any(len(row) != len(rows[0]) for row in rows):
+        raise CheckFailed(f"the rows of {name} have different lengths: {[len(row) for row in rows]}")
+    if not rows[0]:
+        raise CheckFailed(f"the rows of {name} are empty")
+    return rows
+
+
+def _number(name: str, i: int, j: int, entry: Any) -> float:
+    if hasattr(entry, "tolist") and not isinstance(entry, (list, tuple)):
+        entry = entry.tolist()  # NumPy scalars and 0-d tensors become plain numbers
+    if isinstance(entry, bool) or not isinstance(entry, numbers.Real):
+        raise CheckFailed(f"{name}[{i}][{j}] is {entry!r}, not a number")
+    if not math.isfinite(entry):
+        raise CheckFailed(f"{name}[{i}][{j}] is {entry}; every entry must be a finite number")
+    return float(entry)
+
+
+def shape_of(matrix: Matrix) -> tuple[int, int]:
+    """(rows, columns) of a matrix from :func:`as_matrix`."""
+    return len(matrix), len(matrix[0])
+
+
+def check_matrix(name: str, answer: Any, expected: Any, *, reveal: bool = True, tol: float = 1e-4) -> None:
+    """Raise CheckFailed naming the shape mismatch or the wrong entries of ``answer``; quiet when it matches."""
+    got, want = as_matrix(name, answer), as_matrix("expected", expected)
+    if shape_of(got) != shape_of(want):
+        raise CheckFailed(f"{name} has {_dims(got)}; it should have {_dims(want)}")
+    wrong = [
+        (i, j, g, w)
+        for i, (grow, wrow) in enumerate(zip(got, want))
+        for j, (g, w) in enumerate(zip(grow, wrow))
+        if abs(g - w) > tol * (1 + abs(w))
+    ]
+    if wrong:
+        lines = [
+            f"  row {i}, column {j}: you have {_fmt(g)}" + (f", expected {_fmt(w)}" if reveal else "")
+            for i, j, g, w in wrong[:_MAX_LISTED]
+        ]
+        more = f"\n  ... and {len(wrong) - _MAX_LISTED} more" if len(wrong) > _MAX_LISTED else ""
+        raise CheckFailed(f"{len(wrong)} of {len(want) * len(want[0])} entries of {name} are wrong "
+                          f"(rows and columns count from 0):\n" + "\n".join(lines) + more)
+
+
+def _dims(matrix: Matrix) -> str:
+    rows, cols = shape_of(matrix)
+    return f"{rows} row{'s' * (rows != 1)} and {cols} column{'s' * (cols != 1)}"
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if value == int(value) and abs(value) < 1e12 else f"{value:.6g}"
+
+
+# ---------------------------------------------------------------- convolution and pooling oracles
+
+# Worked out by hand: cross-correlation (no kernel flip) and max pooling of the 3x3 input 1..9.
+_CANARY_INPUT = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]
+_CANARY_KERNEL = [[1.0, 2.0], [3.0, 4.0]]
+_CANARY_CONV = [[37.0, 47.0], [67.0, 77.0]]
+_CANARY_POOL = [[5.0, 6.0], [8.0, 9.0]]  # size 2, stride 1
+
+
+def _torch_conv(x: Matrix, k: Matrix) -> Matrix:
+    inp = torch.tensor(x, dtype=torch.float64)[None, None]
+    weight = torch.tensor(k, dtype=torch.float64)[None, None]
+    return torch.nn.functional.conv2d(inp, weight)[0, 0].tolist()
+
+
+def _torch_pool(x: Matrix, size: int, stride: int) -> Matrix:
+    inp = torch.tensor(x, dtype=torch.float64)[None, None]
+    return torch.nn.functional.max_pool2d(inp, size, stride)[0, 0].tolist()
+
+
+def _trusted(result: Any, canary: Any, expected: Matrix, what: str) -> Any:
+    try:
+        ok = as_matrix(what, canary) == expected
+    except CheckFailed:
+        ok = False
+    if not ok:
+        raise TamperingError(f"{what} no longer computes what PyTorch's does (it was changed in this "
+                             "notebook); restart the kernel and run the notebook without that change")
+    return result
+
+
+def conv2d_reference(x: Any, k: Any) -> Matrix:
+    """``torch.nn.functional.conv2d`` of one 2-D input with one 2-D kernel, stride 1, no padding."""
+    x, k = as_matrix("x", x), as_matrix("k", k)
+    return _trusted(_torch_conv(x, k), _torch_conv(_CANARY_INPUT, _CANARY_KERNEL), _CANARY_CONV,
+                    "torch.nn.functional.conv2d")
+
+
+def maxpool2d_reference(x: Any, size: int, stride: int) -> Matrix:
+    """``torch.nn.functional.max_pool2d`` of one 2-D input (square window, no padding, floor rule)."""
+    x = as_matrix("x", x)
+    return _trusted(_torch_pool(x, size, stride), _torch_pool(_CANARY_INPUT, 2, 1), _CANARY_POOL,
+                    "torch.nn.functional.max_pool2d")
+
+
+# convviz defines the example numbers that widgets re-exports; a private copy of it cannot have been edited.
+def example_input() -> Matrix:
+    """The course's 5x5 example input (``convcourse.widgets.EXAMPLE_INPUT``), from a private copy."""
+    return as_matrix("EXAMPLE_INPUT", private_module("convviz").EXAMPLE_INPUT)
+
+
+def example_kernel() -> Matrix:
+    """The course's 3x3 example kernel (``convcourse.widgets.EXAMPLE_KERNEL``), from a private copy."""
+    return as_matrix("EXAMPLE_KERNEL", private_module("convviz").EXAMPLE_KERNEL)
+
+
+class ConvCase(NamedTuple):
+    """A 2-D input and a 2-D kernel for conv2d_naive."""
+
+    x: Matrix
+    k: Matrix
+
+
+class PoolCase(NamedTuple):
+    """A 2-D input, window size and stride for maxpool2d."""
+
+    x: Matrix
+    size: int
+    stride: int
+
+
+def _random_matrix(rng: random.Random, rows: int, cols: int) -> Matrix:
+    # Two decimals keep failure messages readable while still catching integer-only arithmetic.
+    return [[round(rng.uniform(-3, 3), 2) for _ in range(cols)] for _ in range(rows)]
+
+
+def random_conv_cases(seed: int, count: int) -> list[ConvCase]:
+    """``count`` random (input, kernel) pairs: rectangular inputs 3-9 wide, kernels 1-4 wide, kernel never larger."""
+    rng = random.Random(seed)
+    cases = []
+    for _ in range(count):
+        rows, cols = rng.randint(3, 9), rng.randint(3, 9)
+        cases.append(ConvCase(_random_matrix(rng, rows, cols),
+                              _random_matrix(rng, rng.randint(1, min(4, rows)), rng.randint(1, min(4, cols)))))
+    return cases
+
+
+def random_pool_cases(seed: int, count: int) -> list[PoolCase]:
+    """``count`` random (input, size, stride) triples, including strides that do not divide the input."""
+    rng = random.Random(seed)
+    cases = []
+    for _ in range(count):
+        rows, cols = rng.randint(2, 9), rng.randint(2, 9)
+        size = rng.randint(1, min(3, rows, cols))
+        cases.append(PoolCase(_random_matrix(rng, rows, cols), size, rng.randint(1, 3)))
+    return cases
+
+
+def _call(name: str, fn: Callable, args: tuple, describe: str) -> Any:
+    if not callable(fn):
+        raise CheckFailed(f"{name} should be a function, not {type(fn).__name__}")
+    try:
+        return fn(*args)
+    except NotImplementedError:
+        raise CheckFailed(f"{name} is not written yet (it raises NotImplementedError)") from None
+    except Exception as error:  # the student's bug: report it against the case that triggered it
+        raise CheckFailed(f"{name} raised {type(error).__name__}: {error} on {describe}") from error
+
+
+def check_conv2d(fn: Callable, cases: Sequence[ConvCase], *, name: str = "conv2d_naive") -> None:
+    """Check ``fn(x, k)`` (NumPy arrays in) against PyTorch's conv2d on every case."""
+    for case in cases:
+        expected = conv2d_reference(case.x, case.k)  # before the student's function can touch the data
+        describe = f"a {_size(case.x)} input with a {_size(case.k)} kernel"
+        result = _call(name, fn, (np.array(case.x), np.array(case.k)), describe)
+        _check_case(name, result, expected, describe, case)
+
+
+def check_maxpool2d(fn: Callable, cases: Sequence[PoolCase], *, name: str = "maxpool2d") -> None:
+    """Check ``fn(x, size, stride)`` (NumPy array in) against PyTorch's max_pool2d on every case."""
+    for case in cases:
+        expected = maxpool2d_reference(case.x, case.size, case.stride)
+        describe = f"a {_size(case.x)} input with size={case.size}, stride={case.stride}"
+        result = _call(name, fn, (np.array(case.x), case.size, case.stride), describe)
+        _check_case(name, result, expected, describe, case)
+
+
+def _check_case(name: str, result: Any, expected: Matrix, describe: str, case: tuple) -> None:
+    try:
+        check_matrix(f"the result of {name}", result, expected)
+    except CheckFailed as failure:
+        raise CheckFailed(f"on {describe}: {failure}\n  the case was {case!r}") from None
+
+
+def _size(matrix: Matrix) -> str:
+    return "{}x{}".format(*shape_of(matrix))
+
+
+# ---------------------------------------------------------------- output shapes
+
+
+class ShapeCase(NamedTuple):
+    """A Conv2d layer on paper: input (C, H, W), ``num_filters`` filters of ``filter_shape`` (C, kh, kw)."""
+
+    input_shape: tuple[int, int, int]
+    num_filters: int
+    filter_shape: tuple[int, int, int]
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+
+    def describe(self) -> str:
+        """The case in words, as the notebook lists it."""
+        return (f"input {self.input_shape}, {self.num_filters} filters of size {self.filter_shape}, "
+                f"stride {self.stride}, padding {self.padding}")
+
+
+# The lab's five cases, then two that no Conv2d can compute (answer: None).
+SHAPE_CASES: dict[int, ShapeCase] = {
+    1: ShapeCase((1, 28, 28), 16, (1, 5, 5)),
+    2: ShapeCase((2, 32, 32), 24, (2, 3, 3)),
+    3: ShapeCase((10, 32, 32), 3, (10, 2, 2), (2, 2)),
+    4: ShapeCase((11, 8, 16), 7, (11, 3, 3), (2, 2), (1, 1)),
+    5: ShapeCase((128, 256, 256), 112, (128, 3, 3), (1, 1), (1, 1)),
+    6: ShapeCase((3, 32, 32), 8, (1, 3, 3)),
+    7: ShapeCase((1, 4, 4), 2, (1, 7, 7), (1, 1), (1, 1)),
+}
+
+
+@functools.cache  # one private copy per load of this module (each test cell reloads it)
+def _private_shapes() -> ModuleType:
+    return private_module("shapes")
+
+
+def expected_output_shape(case: ShapeCase) -> tuple[int, int, int] | None:
+    """The (C, H, W) output of ``case`` from a private copy of convcourse.shapes, or None where it is invalid."""
+    shapes = _private_shapes()
+    try:
+        return shapes.conv2d_output_shape(case.input_shape, case.num_filters, case.filter_shape[1:],
+                                          case.stride, case.padding, filter_channels=case.filter_shape[0])
+    except shapes.ShapeError:
+        return None
+
+
+def as_shape_answer(what: str, value: Any) -> tuple[int, int, int] | None:
+    """A student's answer as a (C, H, W) tuple of ints or None, or CheckFailed saying what form it should take."""
+    if value is None:
+        return None
+    if not isinstance(value, (tuple, list)) or len(value) != 3:
+        raise CheckFailed(f"{what} is {value!r}; write a tuple (channels, height, width), or None if invalid")
+    for entry in value:
+        if isinstance(entry, float):
+            raise CheckFailed(f"{what} is {value!r}: {entry} is a float; sizes are whole numbers (use // to "
+                              "divide and round down)")
+        if isinstance(entry, bool) or not hasattr(entry, "__index__"):
+            raise CheckFailed(f"{what} is {value!r}; every entry must be an int")
+    return tuple(int(entry) for entry in value)
+
+
+def check_shape_answers(answers: Any, numbers: Sequence[int]) -> None:
+    """Check ``answers[n]`` for each case number ``n``, naming every wrong case without giving the answer away."""
+    if not isinstance(answers, dict):
+        raise CheckFailed(f"answers should be a dict {{case number: answer}}, not {type(answers).__name__}")
+    problems = []
+    for number in numbers:
+        if number not in answers:
+            problems.append(f"  case {number}: no answer (answers has no key {number})")
+            continue
+        try:
+            got = as_shape_answer(f"answers[{number}]", answers[number])
+        except CheckFailed as failure:
+            problems.append(f"  case {number}: {failure}")
+            continue
+        want = expected_output_shape(SHAPE_CASES[number])
+        if got != want:
+            problems.append(f"  case {number}: {got!r} is not right")
+    if problems:
+        raise CheckFailed(f"{len(problems)} of {len(numbers)} answers need another look:\n" + "\n".join(problems))
+
+
+def random_shape_cases(seed: int, count: int) -> list[ShapeCase]:
+    """``count`` random cases, some with mismatched channels or kernels larger than the padded input."""
+    rng = random.Random(seed)
+    cases = []
+    for _ in range(count):
+        channels = rng.randint(1, 16)
+        filter_channels = channels if rng.random() > 0.15 else channels + rng.randint(1, 3)
+        cases.append(ShapeCase((channels, rng.randint(1, 40), rng.randint(1, 40)), rng.randint(1, 64),
+                               (filter_channels, rng.randint(1, 7), rng.randint(1, 7)),
+                               (rng.randint(1, 3), rng.randint(1, 3)), (rng.randint(0, 3), rng.randint(0, 3))))
+    return cases
+
+
+def check_output_shape_function(fn: Callable, cases: Sequence[ShapeCase], *, name: str = "output_shape") -> None:
+    """Check ``fn(input_shape, num_filters, filter_shape, stride, padding)`` on every case."""
+    for case in cases:
+        want = expected_output_shape(case)
+        got = as_shape_answer(f"{name}(...)", _call(name, fn, tuple(case), case.describe()))
+        if got != want:
+            raise CheckFailed(f"{name} gives {got!r} for {case.describe()}; the right answer is {want!r}")
+
+
+def conv2d_forward_shape(case: ShapeCase) -> tuple[int, int, int] | None:
+    """Shape of a real ``nn.Conv2d`` forward pass on zeros for ``case``, or None where PyTorch refuses it."""
+    layer = nn.Conv2d(case.filter_shape[0], case.num_filters, case.filter_shape[1:], case.stride, case.padding)
+    try:
+        with torch.no_grad():
+            return tuple(layer(torch.zeros(1, *case.input_shape))[0].shape)
+    except RuntimeError:
+        return None
+
+
+def compare_with_conv2d(answers: dict) -> str:
+    """A table of each answer next to what a real ``nn.Conv2d`` forward pass produces."""
+    lines = [f"{'case':<6}{'your answer':<20}{'nn.Conv2d gives':<20}agree"]
+    for number, case in SHAPE_CASES.items():
+        mine, real = answers.get(number, "(none)"), conv2d_forward_shape(case)
+        shown = "error" if real is None else str(real)
+        lines.append(f"{number:<6}{str(mine):<20}{shown:<20}{'yes' if mine == real else 'NO'}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- models
+
+
+class LayerRun(NamedTuple):
+    """One leaf module that ran during a forward pass, with the shape it produced."""
+
+    name: str
+    module: nn.Module
+    output_shape: tuple[int, ...]
+
+
+def run_layers(model: nn.Module, input_shape: tuple[int, ...] = (1, 28, 28), batch: int = 2
+               ) -> tuple[torch.Tensor, list[LayerRun]]:
+    """Run ``model`` in eval mode on a random batch and record every leaf module that ran, in order."""
+    runs: list[LayerRun] = []
+    hooks = [module.register_forward_hook(
+                 lambda mod, inp, out, name=name: runs.append(LayerRun(name, mod, tuple(getattr(out, "shape", ())))))
+             for name, module in model.named_modules() if not list(module.children())]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            out = model(torch.rand(batch, *input_shape, generator=torch.Generator().manual_seed(0)))
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return out, runs
+
+
+def check_classifier(name: str, model: Any, *, input_shape: tuple[int, int, int] = (1, 28, 28),
+                     num_classes: int = 10) -> list[LayerRun]:
+    """Check ``model`` maps (N, *input_shape) to (N, num_classes); return the layers that ran."""
+    if not isinstance(model, nn.Module):
+        raise CheckFailed(f"{name} should be a torch.nn.Module (e.g. an nn.Sequential), not {type(model).__name__}")
+    batch = 2
+    try:
+        out, runs = run_layers(model, input_shape, batch)
+    except Exception as error:  # the student's architecture bug, reported with the input that broke it
+        raise CheckFailed(f"{name} fails on a batch of shape {(batch, *input_shape)}: {type(error).__name__}: "
+                          f"{error}\n  (a PrintSize() between layers shows where the shapes stop fitting)") from error
+    shape = tuple(getattr(out, "shape", ()))
+    if shape != (batch, num_classes):
+        raise CheckFailed(f"{name} turns a batch of shape {(batch, *input_shape)} into {shape}; it should give "
+                          f"{(batch, num_classes)}: one score per class for each image")
+    return runs
+
+
+# Layers are recognised by class name and defining module, not by identity with ``nn.Conv2d`` and
+# friends: a notebook that rebinds ``nn.Conv2d = nn.Module`` cannot make every layer count.
+_LAYER_HOMES = ("torch.nn.modules.", "convcourse.models")
+Kinds = str | tuple[str, ...]
+
+
+def is_layer(module: Any, kinds: Kinds) -> bool:
+    """Whether ``module`` is (a subclass of) one of the PyTorch/convcourse layers named in ``kinds``."""
+    kinds = (kinds,) if isinstance(kinds, str) else kinds
+    return any(cls.__name__ in kinds and cls.__module__.startswith(_LAYER_HOMES) for cls in type(module).__mro__)
+
+
+def count_runs(runs: Sequence[LayerRun], kinds: Kinds) -> int:
+    """How many of the layers that ran are of one of ``kinds`` (class names such as "Conv2d")."""
+    return sum(is_layer(run.module, kinds) for run in runs)
+
+
+def _names(kinds: Kinds) -> str:
+    return " or ".join(f"nn.{kind}" if kind != "PrintSize" else kind for kind in ((kinds,) if isinstance(kinds, str) else kinds))
+
+
+def check_uses(name: str, runs: Sequence[LayerRun], kinds: Kinds, *, at_least: int = 1) -> None:
+    """Check that at least ``at_least`` layers of ``kinds`` (e.g. "Conv2d") ran in the forward pass."""
+    found = count_runs(runs, kinds)
+    if found < at_least:
+        raise CheckFailed(f"{name} should use at least {at_least} {_names(kinds)} layer(s) in its forward pass; "
+                          f"{found} ran (layers that ran: {', '.join(type(r.module).__name__ for r in runs)})")
+
+
+def check_avoids(name: str, runs: Sequence[LayerRun], kinds: Kinds) -> None:
+    """Check that no layer of ``kinds`` ran in the forward pass."""
+    if count_runs(runs, kinds):
+        raise CheckFailed(f"{name} should not use {_names(kinds)} here")
+
+
+def check_keeps_size(name: str, runs: Sequence[LayerRun], *, kernel_size: int = 5, size: tuple[int, int] = (28, 28)
+                     ) -> None:
+    """Check that the first Conv2d has a ``kernel_size`` kernel and keeps the ``size`` of the image."""
+    convs = [run for run in runs if is_layer(run.module, "Conv2d")]
+    if not convs:
+        raise CheckFailed(f"{name} has no nn.Conv2d that runs in its forward pass")
+    first = convs[0]
+    if tuple(first.module.kernel_size) != (kernel_size, kernel_size):
+        raise CheckFailed(f"the first Conv2d of {name} has kernel_size {first.module.kernel_size}; "
+                          f"use {kernel_size} here")
+    if first.output_shape[-2:] != size:
+        raise CheckFailed(f"the first Conv2d of {name} turns {size[0]}x{size[1]} images into "
+                          "{}x{} feature maps; choose the padding that keeps the size".format(*first.output_shape[-2:]))
+
+
+def check_halves(name: str, runs: Sequence[LayerRun], *, by: str, size: tuple[int, int] = (14, 14)) -> None:
+    """Check that the image is halved (to ``size``) by a MaxPool2d (``by="pool"``) or a stride-2 Conv2d (``by="stride"``)."""
+    if by == "pool":
+        halving = [r for r in runs if is_layer(r.module, "MaxPool2d") and r.output_shape[-2:] == size]
+        what = "an nn.MaxPool2d"
+    elif by == "stride":
+        check_avoids(name, runs, ("MaxPool2d", "AvgPool2d"))
+        halving = [r for r in runs if is_layer(r.module, "Conv2d") and tuple(r.module.stride) == (2, 2)
+                   and r.output_shape[-2:] == size]
+        what = "an nn.Conv2d with stride=2"
+    else:
+        raise ValueError(f"by must be 'pool' or 'stride', not {by!r}")
+    if not halving:
+        shapes = ", ".join(f"{type(r.module).__name__} {r.output_shape}" for r in runs)
+        raise CheckFailed(f"in {name}, {what} should produce {size[0]}x{size[1]} feature maps; layers ran as: {shapes}")

@@ -1,0 +1,91 @@
+"""Write source/<assignment>/<assignment>.ipynb from the readable cell lists in scripts/notebooks/.
+
+    .venv/bin/python scripts/build_notebooks.py            # build, then run each notebook once
+    .venv/bin/python scripts/build_notebooks.py --no-run   # build only (outputs left empty)
+
+Source notebooks are committed without outputs, except the cells marked ``# NBVAL_CHECK_OUTPUT``:
+their output is nbval's reference, so the build runs the notebook (with the training budget) and
+keeps exactly those outputs. Regenerate release/ afterwards: ``.venv/bin/python -m convcourse.release``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE / "notebooks"))
+
+from notebook_cells import build_notebook  # noqa: E402
+
+ASSIGNMENTS = ("manual_convolution", "output_dimensions", "cnn_experiments")
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+RUN_ENV = {"CONVCOURSE_MAX_STEPS": "50"}  # the same budget `make test` gives nbval
+
+
+def build(assignment: str) -> nbformat.NotebookNode:
+    """The source notebook of ``assignment``, without outputs."""
+    content = importlib.import_module(assignment)
+    return build_notebook(content.PREFIX, content.CELLS)
+
+
+def run_and_keep_checked_outputs(notebook: nbformat.NotebookNode, folder: Path, timeout: int = 600) -> None:
+    """Execute ``notebook`` in ``folder``; keep only the outputs of cells marked for nbval to check."""
+    executed = nbformat.from_dict(nbformat.from_dict(notebook))  # a copy: nbclient writes outputs into it
+    old_env = {key: os.environ.get(key) for key in RUN_ENV}
+    os.environ.update({key: os.environ.get(key, value) for key, value in RUN_ENV.items()})
+    try:
+        NotebookClient(executed, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(folder)}}).execute()
+    finally:
+        for key, value in old_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    for cell, ran in zip(notebook.cells, executed.cells):
+        if cell.cell_type == "code" and CHECK_MARK in cell.source:
+            cell.outputs = [_strip(output) for output in ran.outputs]
+            cell.execution_count = ran.execution_count  # nbval ignores outputs of cells that never ran
+
+
+def _strip(output: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    output.pop("execution_count", None)
+    if "metadata" in output:
+        output["metadata"] = {}
+    if output.get("output_type") == "execute_result":
+        output["execution_count"] = None
+    return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build (and by default run) the notebooks named on the command line, or all of them."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
+                        help=f"any of {', '.join(ASSIGNMENTS)} (default: all)")
+    parser.add_argument("--no-run", action="store_true", help="skip running the notebooks (no checked outputs)")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.assignments) - set(ASSIGNMENTS))
+    if unknown:
+        parser.error(f"unknown assignment(s) {', '.join(unknown)}; choose from {', '.join(ASSIGNMENTS)}")
+    for assignment in args.assignments or ASSIGNMENTS:
+        folder = ROOT / "source" / assignment
+        folder.mkdir(parents=True, exist_ok=True)
+        notebook = build(assignment)
+        if not args.no_run:
+            run_and_keep_checked_outputs(notebook, folder)
+        path = folder / f"{assignment}.ipynb"
+        nbformat.write(notebook, path)
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
