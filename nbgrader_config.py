@@ -20,12 +20,38 @@ c.CourseDirectory.assignment_id = ""
 # Generated student notebooks carry no outputs from the instructor's run.
 c.ClearOutput.enabled = True
 
-# A cell that runs longer than this is interrupted; the notebook goes on with the next cell.
-c.Execute.timeout = int(os.environ.get("CONVCOURSE_CELL_TIMEOUT", "60"))
+
+def _env_int(name, default):
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+# ---- autograding limits (each can be overridden from the environment for one run)
+# A cell running longer than this is interrupted; the notebook goes on with the next cell.
+# (Generous: with the training budget a training cell of cnn_experiments takes up to ~45 s on 2 busy cores.)
+c.Execute.timeout = _env_int("CONVCOURSE_CELL_TIMEOUT", 120)
 c.Execute.interrupt_on_timeout = True
+# A whole notebook gets this long; cells after that are marked "not run" (their tests score 0).
+c.GradingExecute.notebook_timeout = _env_int("CONVCOURSE_NOTEBOOK_TIMEOUT", 600)
+# Memory (data segment) of a kernel, its private /tmp, and the largest file it may write, in MiB.
+c.SandboxedKernelManager.memory_mb = _env_int("CONVCOURSE_KERNEL_MEMORY_MB", 4096)
+c.SandboxedKernelManager.tmp_mb = _env_int("CONVCOURSE_KERNEL_TMP_MB", 512)
+c.SandboxedKernelManager.file_size_mb = _env_int("CONVCOURSE_KERNEL_FILE_MB", 1024)
+# Test cells a student deleted are put back (locked test cells are always restored from the gradebook).
+c.OverwriteCells.add_missing_cells = True
 
 # The training budget for grading: every convcourse.fit in an autograded notebook stops after
 # this many steps (and says so), so a student's notebook is graded in seconds, not minutes.
-# Only the grading commands set it; a student's own JupyterLab session is never shortened.
-if any(cmd in sys.argv[1:2] for cmd in ("autograde", "formgrader")):
-    os.environ.setdefault("CONVCOURSE_MAX_STEPS", "20")
+# It is set only in the environment of the kernels that autograding starts; a student's own
+# JupyterLab session is never shortened. $CONVCOURSE_MAX_STEPS overrides it.
+c.SandboxedKernelManager.kernel_env = {"CONVCOURSE_MAX_STEPS": os.environ.get("CONVCOURSE_MAX_STEPS") or "20"}
+
+# ---- the sandbox: nbgrader's Execute/OverwriteCells replaced by convcourse's (see convcourse/autograde.py),
+# kernels run without network, as their own user, with the course's private files hidden.
+try:
+    from convcourse.autograde import configure_autograde
+except ImportError as error:  # nbgrader run outside the course's environment: refuse to grade blind
+    if "autograde" in sys.argv[1:2]:
+        raise SystemExit(f"convcourse is not importable here ({error}); autograding needs its sandbox") from error
+else:
+    configure_autograde(c, ROOT, command=sys.argv[1] if len(sys.argv) > 1 else "")

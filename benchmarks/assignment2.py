@@ -1,0 +1,83 @@
+"""Assignment 2's table: every variant in `convcourse.models.VARIANTS`, trained for the lab's 5 epochs.
+
+Real MNIST (50,000 train / 10,000 validation / 10,000 test), batch 64, Adam 1e-3, validation
+every 500 steps, seed 0, `convcourse.train.fit` with its defaults for this machine. Prints one
+line per model as it finishes, then the table (parameters, wall time, validation and test
+accuracy), and last:
+
+    total_seconds=<t> min_test_accuracy=<a>
+
+`total_seconds` covers every variant trained (training, validations and the test evaluation);
+`min_test_accuracy` is over the lab's four main models (Model, ConvModel1, ConvModel2,
+ConvModelReg = mlp, conv1, conv2, conv_bn).
+
+    .venv/bin/python benchmarks/assignment2.py --data /work/shared/data [--figure table.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import torch
+
+from convcourse.data import load_mnist
+from convcourse.models import VARIANT_NOTES, VARIANTS
+from convcourse.train import BUDGET_ENV, Evaluation, History, evaluate, fit
+
+MAIN_MODELS = ("mlp", "conv1", "conv2", "conv_bn")
+
+
+def run_variant(name: str, data, epochs: int, seed: int) -> tuple[History, Evaluation, float]:
+    """Train one variant from seeded weights; (history, test evaluation, seconds incl. the test)."""
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    model = VARIANTS[name](verbose=False)
+    history = fit(model, data, epochs=epochs, seed=seed, progress=False)
+    test = evaluate(model, data.test)
+    return history, test, time.perf_counter() - start
+
+
+def main() -> None:
+    """Train the variants, print the table and the summary line."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=None, help="folder holding MNIST/raw (default: $CONVCOURSE_DATA)")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--figure", default=None, help="also save the comparison chart to this file")
+    args = parser.parse_args()
+    if os.environ.pop(BUDGET_ENV, None) is not None:
+        print(f"note: {BUDGET_ENV} ignored: this benchmark trains the full {args.epochs} epochs")
+    data = load_mnist(args.data, download=False)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, data {data.source}, "
+          f"load average {os.getloadavg()[0]:.2f}", flush=True)
+
+    histories: dict[str, History] = {}
+    tests: dict[str, Evaluation] = {}
+    total = 0.0
+    for name in args.variants:
+        history, test, seconds = run_variant(name, data, args.epochs, args.seed)
+        histories[name], tests[name] = history, test
+        total += seconds
+        print(f"{name:13s} {history.parameters:>9,d} params  {seconds:7.1f} s  "
+              f"valid {history.final_valid_accuracy:.4f}  test {test.accuracy:.4f}  "
+              f"({history.images_per_second:.0f} img/s, load {os.getloadavg()[0]:.2f})", flush=True)
+
+    import pandas as pd
+
+    from convcourse.plots import comparison
+
+    table, fig = comparison(histories, tests)
+    table.insert(0, "what", [VARIANT_NOTES.get(name, "") for name in table.index])
+    with pd.option_context("display.width", 200, "display.max_colwidth", 70):
+        print(table.round({"wall_time_s": 1, "valid_accuracy": 4, "test_accuracy": 4}).to_string())
+    if args.figure:
+        fig.savefig(args.figure, dpi=120)
+    main = [tests[name].accuracy for name in MAIN_MODELS if name in tests]
+    print(f"total_seconds={total:.1f} min_test_accuracy={min(main) if main else float('nan'):.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""What a grade round leaves behind: feedback HTML, grades.csv, and the autograded score table.
+
+Everything here reads or converts through nbgrader itself (its API, its CSV export plugin, its
+gradebook), on the course at ``root`` with that course's nbgrader_config.py.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from convcourse.grading_jobs import load_config, nbgrader_api
+
+
+def feedback(root: Path, pairs: list[tuple[str, str]]) -> None:
+    """nbgrader generate_feedback for each (student, assignment) just graded."""
+    if not pairs:
+        return
+    api = nbgrader_api(root)
+    for student, assignment in pairs:
+        result = api.generate_feedback(assignment, student, force=True)
+        if not result["success"]:
+            print(f"feedback for {student}/{assignment} failed: {result.get('error', '')[-500:]}", file=sys.stderr)
+
+
+def export(root: Path) -> Path:
+    """nbgrader export: every grade in the gradebook to grades.csv."""
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins import CsvExportPlugin
+
+    plugin = CsvExportPlugin(config=load_config(root))
+    plugin.to = str(Path(root) / "grades.csv")
+    with Gradebook(f"sqlite:///{Path(root) / 'gradebook.db'}") as gradebook:
+        plugin.export(gradebook)
+    return Path(plugin.to)
+
+
+def autograded_scores(root: Path) -> dict[tuple[str, str], tuple[float, float]]:
+    """{(student, assignment): (autograded score, autograded maximum)} from the gradebook's test cells."""
+    from nbgrader.api import Gradebook
+
+    scores = {}
+    with Gradebook(f"sqlite:///{Path(root) / 'gradebook.db'}") as gradebook:
+        for assignment in gradebook.assignments:
+            for submission in gradebook.assignment_submissions(assignment.name):
+                got = top = 0.0
+                for notebook in submission.notebooks:
+                    solutions = {cell.name for cell in notebook.notebook.solution_cells}
+                    for grade in notebook.grades:
+                        if grade.cell.cell_type == "code" and grade.name not in solutions:
+                            got += grade.auto_score or 0.0
+                            top += grade.max_score
+                scores[(submission.student_id, assignment.name)] = (got, top)
+    return scores
+
+
+def table(scores: dict[tuple[str, str], tuple[float, float]], names: list[str]) -> str:
+    """Students down, assignments across, ``score / max`` in each cell."""
+    students = sorted({student for student, _ in scores})
+    width = max([len("student")] + [len(s) for s in students])
+    columns = [max(len(a), 9) for a in names]
+    lines = ["  ".join(["student".ljust(width)] + [a.rjust(w) for a, w in zip(names, columns)])]
+    for student in students:
+        cells = [f"{scores[(student, a)][0]:g} / {scores[(student, a)][1]:g}" if (student, a) in scores else "-"
+                 for a in names]
+        lines.append("  ".join([student.ljust(width)] + [c.rjust(w) for c, w in zip(cells, columns)]))
+    return "\n".join(lines)

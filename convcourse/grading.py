@@ -1,0 +1,276 @@
+"""The instructor's pipeline: ``python -m convcourse.grading {release,grade,demo}`` (``make release/grade/demo``).
+
+``grade`` autogrades everything in ``submitted/<student>/<assignment>/`` in the sandbox, in parallel,
+skipping submissions unchanged since they were last graded; then it writes feedback HTML for what
+it graded, exports ``grades.csv`` and prints each student's autograded score per assignment. The
+gradebook is created on demand and kept in step with ``source/`` by nbgrader itself.
+``demo`` regenerates ``release/``, writes the example submissions of :mod:`convcourse.examples` into
+``submitted/``, runs ``grade`` and checks every score against the one the examples expect.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from convcourse import examples, sandbox
+from convcourse.autograde import HIDE_ENV
+from convcourse.grade_report import autograded_scores, export, feedback, table
+from convcourse.grading_jobs import (SCRATCH_PREFIX, STARTUP_SLACK, Result, load_config, merge, nbgrader_api, prepare,
+                                     run_jobs, submission_digest, venv_on_path)
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE_FILE = ".convcourse-graded.json"  # in autograded/: digest of each submission as last graded
+_USER_THREADS = os.environ.get("OMP_NUM_THREADS")  # as the instructor set it, before any round changed it
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
+
+
+class GradingError(RuntimeError):
+    """The course cannot be graded as it stands (the message says what to fix)."""
+
+
+@dataclass
+class Round:
+    """What one ``grade`` run did."""
+
+    graded: list[Result] = field(default_factory=list)
+    unchanged: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+# ---------------------------------------------------------------------------------- the course
+
+
+def assignments(root: Path) -> list[str]:
+    """Assignments with a notebook in source/, in the course's order (release.ASSIGNMENTS first)."""
+    from convcourse.release import ASSIGNMENTS
+
+    found = [p.parent.name for p in Path(root).glob("source/*/*.ipynb") if p.stem == p.parent.name]
+    return [a for a in ASSIGNMENTS if a in found] + sorted(set(found) - set(ASSIGNMENTS))
+
+
+def submissions(root: Path, known: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """(student, assignment) folders under submitted/, and warnings about folders that cannot be graded."""
+    pairs, warnings = [], []
+    for student_dir in sorted(p for p in (Path(root) / "submitted").glob("*") if p.is_dir()):
+        if not STUDENT_ID.match(student_dir.name):
+            warnings.append(f"skipped submitted/{student_dir.name}: not a usable student id "
+                            "(letters, digits and _.@+- only)")
+            continue
+        for folder in sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if folder.name in known:
+                pairs.append((student_dir.name, folder.name))
+            else:
+                warnings.append(f"skipped submitted/{student_dir.name}/{folder.name}: no such assignment in source/")
+    return pairs, warnings
+
+
+def sync_gradebook(root: Path, names: list[str]) -> None:
+    """Create or update the gradebook's assignments from source/ (nbgrader generate_assignment, release/ untouched)."""
+    with tempfile.TemporaryDirectory(prefix="convcourse-release-") as scratch:
+        api = nbgrader_api(root, release_directory=scratch)
+        for name in names:
+            result = api.generate_assignment(name, force=True, create=True)
+            if not result["success"]:
+                raise GradingError(f"nbgrader generate_assignment {name} failed:\n{result.get('log', '')}"
+                                   f"{result.get('error', '')}")
+
+
+def ensure_data() -> None:
+    """Fetch MNIST outside the sandbox when it is missing: graded kernels have no network."""
+    if os.environ.get("CONVCOURSE_DATASET", "").strip().lower() == "digits":
+        return
+    from convcourse.kernel_manager import instructor_data_root
+
+    folder = Path(os.environ.get("CONVCOURSE_DATA") or instructor_data_root()) / "MNIST" / "raw"
+    if folder.is_dir() and len(list(folder.iterdir())) >= 4:
+        return
+    print(f"MNIST not found in {folder.parent.parent}; fetching it before grading (kernels have no network)")
+    subprocess.run([sys.executable, "-c", "from convcourse.data import load_mnist; load_mnist()"], check=True)
+
+
+def prepare_environment(root: Path, workers: int, allow_unsandboxed: bool | None) -> bool:
+    """Check the sandbox (raising SandboxUnavailable unless allowed) and set what graded kernels inherit."""
+    if allow_unsandboxed:
+        os.environ[sandbox.ALLOW_ENV] = "1"  # forked workers decide again; they must agree
+    isolated = sandbox.require_sandbox(allow_unsandboxed)
+    venv_on_path()
+    if os.environ.get("CONVCOURSE_DATA"):  # relative to where grading was started, not to a worker's scratch folder
+        os.environ["CONVCOURSE_DATA"] = os.path.abspath(os.environ["CONVCOURSE_DATA"])
+    os.environ[HIDE_ENV] = os.pathsep.join(str(p) for p in sandbox.private_course_paths(root))
+    # Parallel kernels share the cores: a torch thread pool of cores/workers each, unless you chose one.
+    os.environ["OMP_NUM_THREADS"] = _USER_THREADS or str(max(1, (os.cpu_count() or 1) // max(1, workers)))
+    return isolated
+
+
+def _state(root: Path) -> dict:
+    path = Path(root) / "autograded" / STATE_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _save_state(root: Path, state: dict) -> None:
+    path = Path(root) / "autograded" / STATE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(state, indent=1, sort_keys=True))
+
+
+def _changed(root: Path, last: dict | None, digest: str, pair: tuple[str, str]) -> bool:
+    """Grade again: new or changed submission, or its autograded folder has gone since."""
+    if not isinstance(last, dict) or last.get("digest") != digest:
+        return True
+    return bool(last.get("autograded")) and not (Path(root) / "autograded" / pair[0] / pair[1]).is_dir()
+
+
+def _job_timeout(root: Path, assignment: str, per_notebook: float) -> float:
+    notebooks = len(list((Path(root) / "source" / assignment).glob("*.ipynb")))
+    return max(1, notebooks) * per_notebook + STARTUP_SLACK
+
+
+# ---------------------------------------------------------------------------------- grading
+
+
+@contextmanager
+def _one_round_at_a_time(root: Path):
+    """Hold an exclusive lock on the course for the whole round (two rounds would race on the gradebook)."""
+    lock = Path(root) / "autograded" / ".convcourse-grading.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise GradingError(f"another grading round is running on {root}; wait for it to finish") from None
+        yield
+
+
+def grade(root: Path = ROOT, *, workers: int | None = None, force: bool = False,
+          allow_unsandboxed: bool | None = None, log=print) -> Round:
+    """Autograde every new or changed submission, merge, write feedback and grades.csv."""
+    root = Path(root).resolve()
+    names = assignments(root)
+    if not names:
+        raise GradingError(f"no assignments: expected source/<name>/<name>.ipynb under {root}")
+    if workers is not None and workers < 1:
+        raise GradingError(f"--jobs must be at least 1, not {workers}")
+    workers = workers or os.cpu_count() or 1
+    isolated = prepare_environment(root, workers, allow_unsandboxed)
+    with _one_round_at_a_time(root):
+        return _grade_round(root, names, workers, force, isolated, log)
+
+
+def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolated: bool, log) -> Round:
+    started = time.monotonic()
+    ensure_data()
+    sync_gradebook(root, names)
+    pairs, warnings = submissions(root, names)
+    state = _state(root)
+    digests = {pair: submission_digest(root / "submitted" / pair[0] / pair[1]) for pair in pairs}
+    todo = [p for p in pairs if force or _changed(root, state.get("/".join(p)), digests[p], p)]
+    report = Round(unchanged=[p for p in pairs if p not in todo], warnings=warnings)
+    log(f"grading {len(todo)} submission(s) with {workers} worker(s), "
+        f"{'sandboxed' if isolated else 'WITHOUT the sandbox'}; {len(report.unchanged)} unchanged")
+
+    def done(result: Result) -> None:  # runs in this process, one result at a time: the only gradebook writer
+        job = result.job
+        if not result.killed:  # a killed job's gradebook copy may be half-written: keep what was recorded
+            merge(root, job)
+            state["/".join((job.student, job.assignment))] = {"digest": digests[(job.student, job.assignment)],
+                                                              "autograded": result.graded}
+        report.graded.append(result)
+        note = "" if result.ok else f"  PROBLEM: {result.problem}"
+        log(f"  {job.student}/{job.assignment}: {result.seconds:.1f} s{note}")
+
+    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
+        per_notebook = load_config(root).GradingExecute.get("notebook_timeout", 600)
+        run_jobs(todo, workers, lambda p: prepare(root, *p, Path(scratch), _job_timeout(root, p[1], per_notebook)),
+                 on_done=done)
+    _save_state(root, state)
+    feedback(root, [(r.job.student, r.job.assignment) for r in report.graded if r.graded])
+    export(root)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def summary(root: Path, report: Round) -> str:
+    """The grade table plus warnings and problems of the round."""
+    parts = ["Autograded scores (test cells; written answers are graded by hand in formgrader):",
+             table(autograded_scores(root), assignments(root))]
+    parts += [f"warning: {w}" for w in report.warnings]
+    parts += [f"problem: {r.job.student}/{r.job.assignment}: {r.problem}" for r in report.graded if not r.ok]
+    parts.append(f"feedback in {Path(root) / 'feedback'}, grades in {Path(root) / 'grades.csv'}; "
+                 f"{len(report.graded)} graded in {report.seconds:.0f} s")
+    return "\n".join(parts)
+
+
+def demo(root: Path = ROOT, *, workers: int | None = None, force: bool = False, hostile: bool = False,
+         allow_unsandboxed: bool | None = None) -> int:
+    """Regenerate release/, write the example submissions, grade them; 0 if every score is the expected one."""
+    from convcourse import release
+
+    root = Path(root).resolve()
+    print(f"regenerating {root / 'release'} from source/")
+    release.generate(root, tuple(assignments(root)))
+    cases = examples.DEMO_CASES + (examples.HOSTILE_CASES if hostile else ())
+    made = examples.write_examples(root, assignments(root), cases, examples.Options(attack_root=str(root)))
+    print(f"wrote {len(made)} example submissions into {root / 'submitted'}")
+    report = grade(root, workers=workers, force=force, allow_unsandboxed=allow_unsandboxed)
+    print(summary(root, report))
+    scores = autograded_scores(root)
+    got = {(s.student, s.assignment): scores.get((s.student, s.assignment), (None,))[0] for s in made}
+    wrong = [f"{s.student}/{s.assignment}: got {got[(s.student, s.assignment)]}, expected {s.expected:g}"
+             for s in made if got[(s.student, s.assignment)] != s.expected]
+    print("every example got exactly its expected score" if not wrong else "UNEXPECTED:\n  " + "\n  ".join(wrong))
+    return 1 if wrong else 0
+
+
+def release_error() -> type[Exception]:
+    """convcourse.release's error type (imported late: the release module is another part's)."""
+    from convcourse.release import ReleaseError
+
+    return ReleaseError
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line for make release / make grade / make demo."""
+    parser = argparse.ArgumentParser(prog="python -m convcourse.grading", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("release", help="regenerate release/ from source/ (nbgrader generate_assignment)")
+    for name, text in (("grade", "autograde submitted/, feedback, grades.csv, table"),
+                       ("demo", "release, example submissions, grade, check the scores")):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--jobs", type=int, default=None, help="parallel workers (default: one per core)")
+        sub.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
+        sub.add_argument("--allow-unsandboxed", action="store_true", default=None,
+                         help=f"grade even where the sandbox is unavailable (or set {sandbox.ALLOW_ENV}=1)")
+        if name == "demo":
+            sub.add_argument("--hostile", action="store_true", help="add the hostile/broken example submissions")
+    parser.add_argument("--root", type=Path, default=ROOT, help="course folder (default: this checkout)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "release":
+            from convcourse import release
+
+            print(f"wrote {release.generate(args.root, tuple(assignments(args.root)))}")
+            return 0
+        if args.command == "demo":
+            return demo(args.root, workers=args.jobs, force=args.force, hostile=args.hostile,
+                        allow_unsandboxed=args.allow_unsandboxed)
+        report = grade(args.root, workers=args.jobs, force=args.force, allow_unsandboxed=args.allow_unsandboxed)
+        print(summary(args.root, report))
+        return 0
+    except (GradingError, sandbox.SandboxUnavailable, release_error()) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""Autograde many submissions at once without sharing a gradebook: one working copy per job, merged one by one.
+
+nbgrader grades one submission at a time against one SQLite gradebook. Here every
+(student, assignment) submission gets its own scratch course (the course's nbgrader_config.py, a
+copy of the gradebook, the submission's regular files, the assignment's non-notebook source files),
+and ``nbgrader autograde`` runs there in a forked worker process (forked, so nbgrader's slow imports
+are paid once). Afterwards :func:`merge` copies the scores of that one submission into the real
+gradebook and its autograded notebook into the real ``autograded/``, in the parent, one job at a
+time. A job that crashes or runs out of time changes nothing in the real course.
+"""
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import shutil
+import sqlite3
+import sys
+import time
+import traceback
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+SCRATCH_PREFIX = "convcourse-grade-"
+STARTUP_SLACK = 120  # seconds a job may take beyond its notebooks' time limits
+
+
+@dataclass(frozen=True)
+class Job:
+    """One submission to autograde in its own scratch course."""
+
+    student: str
+    assignment: str
+    workdir: Path
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Result:
+    """How a job went: ``ok`` means nbgrader finished without error; ``graded`` that a score exists."""
+
+    job: Job
+    ok: bool
+    graded: bool
+    seconds: float
+    problem: str
+    killed: bool = False
+
+
+def submission_digest(folder: Path) -> str:
+    """SHA-256 over the names and bytes of the regular files of a submission (what changed since last time)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file() and not p.is_symlink()):
+        relative = path.relative_to(folder).as_posix()
+        if ".ipynb_checkpoints" in relative:
+            continue
+        digest.update(relative.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def copy_regular_files(source: Path, destination: Path, *, skip_notebooks: bool = False) -> None:
+    """Copy files and folders only: a student's symlink or device file must not make root read elsewhere."""
+    destination.mkdir(parents=True, exist_ok=True)
+    if not source.is_dir():
+        return
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if path.is_symlink() or ".ipynb_checkpoints" in relative.parts:
+            continue
+        if path.is_dir():
+            (destination / relative).mkdir(parents=True, exist_ok=True)
+        elif path.is_file() and not (skip_notebooks and path.suffix == ".ipynb"):
+            (destination / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, destination / relative)
+
+
+def prepare(course_root: Path, student: str, assignment: str, scratch: Path, timeout: float) -> Job:
+    """Build the scratch course for one submission (serially, in the parent: the gradebook copy is consistent)."""
+    root = Path(course_root)
+    workdir = scratch / f"{student}--{assignment}"
+    workdir.mkdir(parents=True)
+    shutil.copy2(root / "nbgrader_config.py", workdir / "nbgrader_config.py")
+    with sqlite3.connect(root / "gradebook.db") as live, sqlite3.connect(workdir / "gradebook.db") as copy:
+        live.backup(copy)
+    copy_regular_files(root / "source" / assignment, workdir / "source" / assignment, skip_notebooks=True)
+    copy_regular_files(root / "submitted" / student / assignment, workdir / "submitted" / student / assignment)
+    return Job(student, assignment, workdir, timeout)
+
+
+def _work(job: Job) -> None:
+    """In the forked worker: run nbgrader's autograde on the scratch course, log to job.log, exit 0/1."""
+    log = os.open(job.workdir / "job.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    code = 1
+    try:
+        os.chdir(job.workdir)
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+
+        config = load_config(job.workdir)
+        api = NbGraderAPI(CourseDirectory(config=config), config=config)
+        result = api.autograde(job.assignment, job.student, force=True, create=True)
+        print(result.get("log", ""), result.get("error", ""), sep="\n", flush=True)
+        code = 0 if result.get("success") else 1
+    except BaseException:  # noqa: BLE001 - whatever happened, the parent reads it from job.log
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def load_config(course_root: Path):
+    """The traitlets config of a course's nbgrader_config.py, as nbgrader itself would load it."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
+
+
+def venv_on_path() -> None:
+    """nbgrader runs the `alembic` command when it creates a gradebook: it must be found next to this Python."""
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def nbgrader_api(root: Path, **coursedir: str):
+    """nbgrader's Python API on the course at ``root`` with its nbgrader_config.py (CourseDirectory overrides)."""
+    venv_on_path()
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    config = load_config(root)
+    course = CourseDirectory(config=config)
+    for name, value in coursedir.items():
+        setattr(course, name, value)
+    return NbGraderAPI(course, config=config)
+
+
+def run_jobs(tasks: list, workers: int, start: Callable[[object], Job],
+             on_done: Callable[[Result], None] | None = None) -> list[Result]:
+    """Run ``start(task)``'s jobs in up to ``workers`` forked processes; kill any that outlive its timeout.
+
+    ``start`` builds each job's scratch course just before it runs (in this process, one at a time),
+    so the scratch space used is a few courses, not the whole class; ``on_done`` gets each result
+    here too, in the order they finish, before the job's scratch course is deleted.
+    """
+    context = multiprocessing.get_context("fork")
+    pending, running, results = list(tasks), {}, []
+    while pending or running:
+        while pending and len(running) < max(1, workers):
+            job = start(pending.pop(0))
+            sys.stdout.flush()  # or the fork would carry unwritten output into the worker
+            sys.stderr.flush()
+            process = context.Process(target=_work, args=(job,), name=f"grade {job.student}/{job.assignment}")
+            process.start()
+            running[process] = (job, time.monotonic())
+        time.sleep(0.05)
+        for process, (job, started) in list(running.items()):
+            elapsed = time.monotonic() - started
+            if process.is_alive() and elapsed > job.timeout:
+                process.kill()
+                process.join()
+                result = Result(job, False, False, elapsed, f"killed after {job.timeout:.0f} s (job time limit)",
+                                killed=True)
+            elif process.is_alive():
+                continue
+            else:
+                process.join()
+                result = _result(job, process.exitcode == 0, elapsed)
+            del running[process]
+            results.append(result)
+            if on_done is not None:
+                on_done(result)
+            shutil.rmtree(job.workdir, ignore_errors=True)
+    return results
+
+
+def _result(job: Job, ok: bool, seconds: float) -> Result:
+    graded = (job.workdir / "autograded" / job.student / job.assignment).is_dir()
+    folder = job.workdir / "submitted" / job.student / job.assignment
+    problem = "" if ok else diagnose(folder, job.assignment) or _problem(job.workdir / "job.log")
+    return Result(job, ok, graded, seconds, problem)
+
+
+def diagnose(folder: Path, assignment: str) -> str:
+    """What is wrong with a submission folder nbgrader could not grade, in the student's terms ('' if unclear)."""
+    import nbformat
+
+    expected = f"{assignment}.ipynb"
+    notebooks = sorted(p.name for p in Path(folder).glob("*.ipynb"))
+    if expected not in notebooks:
+        found = f"found {', '.join(notebooks)}" if notebooks else "found no notebook at all"
+        return f"no {expected} in the submission ({found}); scored 0"
+    try:
+        nbformat.read(Path(folder) / expected, as_version=4)
+    except Exception as error:  # noqa: BLE001 - any reason it cannot be read is the answer
+        return f"{expected} cannot be read as a notebook ({type(error).__name__}: {str(error)[:120]}); scored 0"
+    return ""
+
+
+def _problem(log: Path) -> str:
+    """The most telling line of a failed job's log (the last exception, or nbgrader's last error)."""
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    for line in reversed(lines):
+        stripped = line.strip()
+        if stripped and ("Error:" in stripped or "Exception:" in stripped) and not stripped.startswith("File "):
+            return stripped[:300]
+    errors = [line for line in lines if "ERROR" in line]
+    return (errors[-1] if errors else "nbgrader failed without a message; see job.log")[:300]
+
+
+def merge(course_root: Path, job: Job) -> None:
+    """Copy the job's scores for its one submission into the course gradebook and its autograded folder.
+
+    When nbgrader refused the submission before recording it (no notebook at all), it is recorded
+    with zero points, the way nbgrader scores a notebook missing from a submission.
+    """
+    from nbgrader.api import Gradebook, MissingEntry
+
+    root = Path(course_root)
+    with _quiet_sqlalchemy(), Gradebook(f"sqlite:///{job.workdir / 'gradebook.db'}") as work:
+        try:
+            submission = work.find_submission(job.assignment, job.student)
+            timestamp = submission.timestamp
+            notebooks = {nb.name: ({g.name: (g.auto_score, g.needs_manual_grade) for g in nb.grades},
+                                   {c.name: c.auto_comment for c in nb.comments}, nb.late_submission_penalty)
+                         for nb in submission.notebooks}
+        except MissingEntry:
+            timestamp, notebooks = None, None
+    with _quiet_sqlalchemy(), Gradebook(f"sqlite:///{root / 'gradebook.db'}") as live:
+        live.update_or_create_student(job.student)
+        recorded = live.update_or_create_submission(job.assignment, job.student, timestamp=timestamp)
+        if notebooks is None:
+            notebooks = {nb.name: ({g.name: (0.0, False) for g in nb.grades}, {}, 0.0) for nb in recorded.notebooks}
+        for name, (grades, comments, penalty) in notebooks.items():
+            for grade_id, (auto_score, needs_manual) in grades.items():
+                grade = live.find_grade(grade_id, name, job.assignment, job.student)
+                grade.auto_score, grade.needs_manual_grade = auto_score, needs_manual
+            for comment_id, text in comments.items():
+                live.find_comment(comment_id, name, job.assignment, job.student).auto_comment = text
+            live.find_submission_notebook(name, job.assignment, job.student).late_submission_penalty = penalty
+        live.db.commit()
+    _replace(job.workdir / "autograded" / job.student / job.assignment,
+             root / "autograded" / job.student / job.assignment)
+    shutil.rmtree(root / "feedback" / job.student / job.assignment, ignore_errors=True)  # stale now
+
+
+@contextmanager
+def _quiet_sqlalchemy():
+    """nbgrader's own session handling triggers harmless SQLAlchemy 'not in session' warnings; hide them."""
+    from sqlalchemy.exc import SAWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)
+        yield
+
+
+def _replace(source: Path, destination: Path) -> None:
+    if destination.exists():
+        shutil.rmtree(destination)
+    if source.is_dir():
+        shutil.copytree(source, destination, symlinks=True)

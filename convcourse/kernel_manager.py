@@ -1,0 +1,109 @@
+"""The kernel manager of autograding: every kernel starts inside :mod:`convcourse.sandbox`, in a scratch folder.
+
+nbgrader's Execute (here :class:`convcourse.autograde.GradingExecute`) creates one of these per notebook.
+The kernel talks to the grader over Unix sockets (ipc), because it has a network namespace of its
+own, and works in a private copy of the notebook's folder, so nothing it writes lands in the course.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Bool, Dict, Integer, List, Unicode
+
+from convcourse import sandbox
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """Starts each kernel through the sandbox launcher, in a private scratch copy of its folder."""
+
+    isolate = Bool(None, allow_none=True,
+                   help="namespaces + own uid; False: only resource limits; None: decide by probing").tag(config=True)
+    memory_mb = Integer(sandbox.Limits.memory_mb, help="data-segment cap of the kernel, MiB").tag(config=True)
+    tmp_mb = Integer(sandbox.Limits.tmp_mb, help="size of the kernel's private /tmp, MiB").tag(config=True)
+    file_size_mb = Integer(sandbox.Limits.file_size_mb, help="largest file the kernel may write, MiB").tag(config=True)
+    max_processes = Integer(sandbox.Limits.max_processes, help="processes/threads of the kernel").tag(config=True)
+    hide = List(Unicode(), help="paths the kernel must not see (solutions, gradebook, others' work)").tag(config=True)
+    expose = List(Unicode(), help="extra paths the kernel must reach (e.g. the data folder)").tag(config=True)
+    kernel_env = Dict(Unicode(), help="environment variables set for graded kernels (the training budget)").tag(
+        config=True)
+
+    _run_dir: Path | None = None
+
+    def _spec(self) -> sandbox.Spec:
+        limits = sandbox.Limits(memory_mb=self.memory_mb, file_size_mb=self.file_size_mb,
+                                max_processes=self.max_processes, tmp_mb=self.tmp_mb)
+        run_dir = str(self._run_dir) if self._run_dir else ""
+        return sandbox.Spec(limits=limits, isolate=bool(self.isolate), hide=tuple(self.hide),
+                            expose=tuple(self.expose) + (run_dir,), owned=(run_dir,))
+
+    async def _async_pre_start_kernel(self, **kw: Any):
+        """Scratch folder, ipc sockets (the kernel has its own network), a private copy of the cwd."""
+        if self.isolate is None:
+            self.isolate = sandbox.require_sandbox()  # raises SandboxUnavailable unless allowed
+        self._run_dir = Path(tempfile.mkdtemp(prefix="convcourse-kernel-"))
+        try:
+            kw = self._prepare_run_dir(kw)
+            return await super()._async_pre_start_kernel(**kw)
+        except BaseException:
+            shutil.rmtree(self._run_dir, ignore_errors=True)
+            self._run_dir = None
+            raise
+
+    def _prepare_run_dir(self, kw: dict) -> dict:
+        """Fill the scratch folder (connection file, sockets, a copy of the cwd, HOME) and the kernel's env."""
+        os.chmod(self._run_dir, 0o700)
+        if self.isolate:
+            self.transport = "ipc"  # tcp on 127.0.0.1 would not reach a kernel in its own network namespace
+            self.cache_ports = False
+            self.ip = str(self._run_dir / "ipc")
+        self.connection_file = str(self._run_dir / "kernel.json")
+        work = self._run_dir / "work"
+        source = kw.get("cwd")
+        if source and os.path.isdir(source):
+            run_dir = self._run_dir.resolve()  # never copy the scratch folder into itself
+            shutil.copytree(source, work, symlinks=True, ignore=lambda folder, names: [
+                n for n in names if n == ".ipynb_checkpoints" or (Path(folder) / n).resolve() == run_dir])
+        else:
+            work.mkdir()
+        kw["cwd"] = str(work)
+        home = self._run_dir / "home"
+        home.mkdir()
+        env = dict(kw.get("env") or os.environ)
+        env.update(self.kernel_env)
+        # Absolute: the kernel works in a scratch folder; and not under its HOME, which is a scratch folder too.
+        env["CONVCOURSE_DATA"] = os.path.abspath(env.get("CONVCOURSE_DATA") or instructor_data_root())
+        env.update(USER="student", LOGNAME="student")  # its uid has no passwd entry; getpass.getuser() reads these
+        env.update(HOME=str(home), TMPDIR="/tmp", MPLCONFIGDIR=str(home / ".matplotlib"),
+                   IPYTHONDIR=str(home / ".ipython"), JUPYTER_RUNTIME_DIR=str(self._run_dir / "runtime"),
+                   XDG_CACHE_HOME=str(home / ".cache"), PYTHONDONTWRITEBYTECODE="1")
+        kw["env"] = env
+        if self.isolate:
+            self.expose = [*self.expose, env["CONVCOURSE_DATA"]]
+        return kw
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        """The kernelspec's command, wrapped in the sandbox launcher."""
+        return sandbox.launcher_command(super().format_kernel_cmd(extra_arguments), self._spec())
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        try:
+            await super()._async_cleanup_resources(restart=restart)
+        finally:  # also when the kernel died and closing its sockets fails
+            if self._run_dir is not None and not restart:
+                shutil.rmtree(self._run_dir, ignore_errors=True)
+                self._run_dir = None
+
+    # AsyncKernelManager binds the base coroutine to this name (nbclient calls it for dead kernels).
+    cleanup_resources = _async_cleanup_resources
+
+
+def instructor_data_root() -> str:
+    """convcourse.data.default_root() without importing torch into the grader (same platformdirs call)."""
+    import platformdirs
+
+    return platformdirs.user_cache_dir("convcourse")

@@ -1,0 +1,238 @@
+"""Figures for the course: learning curves, image grids, filters, feature maps, errors, comparisons.
+
+Every function returns a matplotlib `Figure` and never calls `plt.show()`. Figures are closed in
+pyplot right away, so a notebook shows each one exactly once: as the cell's value or with
+`display(fig)` (not a second time when the cell ends).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+from torchvision.utils import make_grid
+
+from convcourse.train import Evaluation, History, predict
+
+__all__ = [
+    "comparison",
+    "confusion_counts",
+    "plot_confusion_matrix",
+    "plot_feature_maps",
+    "plot_filters",
+    "plot_history",
+    "plot_images",
+    "plot_misclassified",
+]
+
+
+def _new_figure(nrows: int = 1, ncols: int = 1, **kwargs: Any) -> tuple[Figure, Any]:
+    fig, axes = plt.subplots(nrows, ncols, **kwargs)
+    plt.close(fig)  # returned, not auto-shown: no duplicate in notebooks, no pile-up in pyplot
+    return fig, axes
+
+
+def _histories(runs: History | Mapping[str, History]) -> dict[str, History]:
+    if isinstance(runs, History):
+        return {runs.model_name or "run": runs}
+    if isinstance(runs, Mapping) and runs and all(isinstance(h, History) for h in runs.values()):
+        return dict(runs)
+    raise TypeError("expected a History or a non-empty dict of name -> History (what fit returns)")
+
+
+def _images(images: Any) -> torch.Tensor:
+    """(N, C, H, W) float images from a tensor or a Split, with a clear error otherwise."""
+    images = getattr(images, "images", images)
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images must be a tensor shaped (N, C, H, W) or a Split, got {shape}")
+    return images.detach().float().cpu()
+
+
+def _conv_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
+    convs = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ValueError(f"{type(model).__name__} has no nn.Conv2d layer: filters and feature maps need a conv model")
+    return convs
+
+
+def plot_history(runs: History | Mapping[str, History], *, metric: str = "accuracy") -> Figure:
+    """Train (dashed) and validation (solid) `metric` against steps, for one run or several overlaid."""
+    if metric not in ("accuracy", "loss"):
+        raise ValueError(f"metric must be 'accuracy' or 'loss', got {metric!r}")
+    frames = []
+    for name, history in _histories(runs).items():
+        frame = history.to_frame()
+        frame["run"] = name
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    if table.empty:
+        raise ValueError("the history has no points: did fit run?")
+    fig, ax = _new_figure(figsize=(7, 4.5))
+    many = len(frames) > 1
+    sns.lineplot(data=table, x="step", y=metric, hue="run" if many else "split", style="split",
+                 style_order=["validation", "train"], marker="o", ax=ax)
+    ax.set(xlabel="training step", ylabel=metric, title=f"Train and validation {metric}")
+    if any(h.capped for h in _histories(runs).values()):
+        ax.set_title(ax.get_title() + " (capped run)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_images(images: Any, targets: Sequence[int] | torch.Tensor | None = None, *, n: int = 100,
+                nrow: int = 10) -> Figure:
+    """The first `n` images as one grid (`torchvision.utils.make_grid`); targets go in the title."""
+    targets = getattr(images, "targets", targets)
+    batch = _images(images)[:n]
+    grid = make_grid(batch, nrow=nrow, padding=2, pad_value=1.0)
+    title_lines = 0 if targets is None else 1 + math.ceil(len(batch) / nrow)
+    fig, ax = _new_figure(figsize=(7, 7 * grid.shape[1] / grid.shape[2] + 0.17 * title_lines))
+    ax.imshow(grid.permute(1, 2, 0).clamp(0, 1).numpy())
+    ax.axis("off")
+    if targets is not None:
+        labels = [int(t) for t in list(targets)[: len(batch)]]
+        rows = [" ".join(map(str, labels[i : i + nrow])) for i in range(0, len(labels), nrow)]
+        ax.set_title("labels by row:\n" + "\n".join(rows), fontsize=8, family="monospace")
+    fig.tight_layout()
+    return fig
+
+
+def plot_filters(model: nn.Module, *, layer: int = 0, ncols: int = 8) -> Figure:
+    """The learned kernels of the `layer`-th Conv2d (input channel 0), blue negative, red positive."""
+    convs = _conv_layers(model)
+    if not -len(convs) <= layer < len(convs):
+        raise ValueError(f"layer={layer} but {type(model).__name__} has {len(convs)} Conv2d layers")
+    name, conv = convs[layer]
+    weights = conv.weight.detach().float().cpu()[:, 0]  # (out_channels, kh, kw)
+    limit = float(weights.abs().max()) or 1.0
+    nrows = math.ceil(len(weights) / ncols)
+    fig, axes = _new_figure(nrows, ncols, figsize=(1.3 * ncols, 1.3 * nrows + 0.6), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(weights):
+            ax.imshow(weights[i].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
+            ax.set_title(str(i), fontsize=7)
+    fig.suptitle(f"{type(model).__name__}.{name}: {len(weights)} filters {tuple(weights.shape[1:])}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_maps(model: nn.Module, image: torch.Tensor, *, max_maps: int = 8) -> Figure:
+    """One image, then the first `max_maps` output channels of every Conv2d it passes through."""
+    image = image.detach().float()
+    if image.ndim == 3:
+        image = image.unsqueeze(0)
+    if image.ndim != 4 or len(image) != 1:
+        raise ValueError(f"image must be shaped (C, H, W) or (1, C, H, W), got {tuple(image.shape)}")
+    convs = _conv_layers(model)
+    maps: dict[str, torch.Tensor] = {}
+    hooks = [conv.register_forward_hook(lambda m, i, o, name=name: maps.__setitem__(name, o[0].float().cpu()))
+             for name, conv in convs]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            model(image.to(next(model.parameters()).device))
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    fig, axes = _new_figure(len(maps) + 1, max_maps, figsize=(1.4 * max_maps, 1.6 * (len(maps) + 1)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    axes[0, 0].imshow(image[0, 0].cpu().numpy(), cmap="gray")
+    axes[0, 0].set_title("input", fontsize=8)
+    for row, (name, fmap) in enumerate(maps.items(), start=1):
+        for col in range(min(max_maps, len(fmap))):
+            axes[row, col].imshow(fmap[col].numpy(), cmap="viridis")
+            axes[row, col].set_title(f"{name} #{col}" if col == 0 else f"#{col}", fontsize=7)
+    fig.suptitle(f"Feature maps of {type(model).__name__} (conv outputs, before ReLU)")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_counts(targets: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> np.ndarray:
+    """Counts[i, j] = number of images of class i predicted as j."""
+    flat = targets.long() * num_classes + predictions.long()
+    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes).numpy()
+
+
+def plot_confusion_matrix(model: nn.Module, split: Any, *, normalize: bool = False) -> Figure:
+    """Confusion matrix of `model` on `split`: rows are true classes, columns predictions."""
+    preds = predict(model, split)
+    num_classes = int(max(split.targets.max(), preds.max())) + 1
+    counts = confusion_counts(split.targets.cpu(), preds, num_classes)
+    values = counts / counts.sum(axis=1, keepdims=True).clip(min=1) if normalize else counts
+    fig, ax = _new_figure(figsize=(6.5, 5.5))
+    sns.heatmap(values, annot=True, fmt=".2f" if normalize else "d", cmap="Blues", cbar=False, ax=ax,
+                annot_kws={"fontsize": 7})
+    accuracy = np.trace(counts) / counts.sum()
+    ax.set(xlabel="predicted", ylabel="true", title=f"{type(model).__name__}: accuracy {accuracy:.2%}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_misclassified(model: nn.Module, split: Any, *, n: int = 16, ncols: int = 8) -> Figure:
+    """The first `n` images of `split` that `model` gets wrong, titled 'true -> predicted'."""
+    preds = predict(model, split)
+    wrong = torch.nonzero(preds != split.targets.cpu()).flatten()[:n]
+    nrows = max(1, math.ceil(len(wrong) / ncols))
+    fig, axes = _new_figure(nrows, ncols, figsize=(1.3 * ncols, 1.5 * nrows + 0.6), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, idx in zip(axes.flat, wrong.tolist()):
+        ax.imshow(split.images[idx, 0].cpu().numpy(), cmap="gray")
+        ax.set_title(f"{int(split.targets[idx])} -> {int(preds[idx])}", fontsize=8)
+    total = int((preds != split.targets.cpu()).sum())
+    fig.suptitle(f"{type(model).__name__}: {total} of {len(preds)} misclassified (true -> predicted)")
+    fig.tight_layout()
+    return fig
+
+
+def _accuracy(result: Evaluation | float | None) -> float:
+    if result is None:
+        return math.nan
+    return float(result.accuracy if isinstance(result, Evaluation) else result)
+
+
+def comparison(runs: Mapping[str, History], test: Mapping[str, Evaluation | float] | None = None
+               ) -> tuple[pd.DataFrame, Figure]:
+    """Table (parameters, time, validation and test accuracy per run) and a bar chart of it."""
+    histories = _histories(runs)
+    test = dict(test or {})
+    unknown = set(test) - set(histories)
+    if unknown:
+        raise ValueError(f"test results for runs that are not in runs: {sorted(unknown)}")
+    table = pd.DataFrame(
+        {
+            "parameters": [h.parameters for h in histories.values()],
+            "steps": [h.steps_run for h in histories.values()],
+            "wall_time_s": [h.wall_time for h in histories.values()],
+            "valid_accuracy": [h.final_valid_accuracy for h in histories.values()],
+            "test_accuracy": [_accuracy(test.get(name)) for name in histories],
+        },
+        index=pd.Index(list(histories), name="run"),
+    )
+    long = (
+        table.rename(columns={"valid_accuracy": "validation", "test_accuracy": "test"})
+        .reset_index()
+        .melt(id_vars="run", value_vars=["validation", "test"], var_name="split", value_name="accuracy")
+        .dropna()
+    )
+    fig, (ax_acc, ax_time) = _new_figure(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
+    sns.barplot(data=long, x="run", y="accuracy", hue="split", ax=ax_acc)
+    low = max(0.0, float(long["accuracy"].min()) - 0.02) if len(long) else 0.0
+    ax_acc.set(ylim=(low, 1.0), title="Accuracy", xlabel="")
+    sns.barplot(x=table.index, y=table["wall_time_s"], ax=ax_time, color="gray")
+    ax_time.set(title="Training time", ylabel="seconds", xlabel="")
+    for ax in (ax_acc, ax_time):
+        ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    return table, fig

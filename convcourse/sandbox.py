@@ -1,0 +1,135 @@
+"""The bounded, network-less environment that autograded kernels run in (Linux, as root).
+
+``launcher_command(kernel_cmd, spec)`` wraps a kernel command line. The launcher
+(:mod:`convcourse.sandbox_launcher`) then runs the kernel
+
+* in its own network namespace with only loopback up: no route to any other machine, and not even
+  to services listening on the grader's own 127.0.0.1;
+* in its own PID namespace: whatever the notebook forks dies with the kernel;
+* in its own mount namespace: the course's private files (solutions, other students' work, the
+  gradebook, grades) are covered by empty read-only mounts, and /tmp and /dev/shm are private,
+  size-capped tmpfs;
+* as an unprivileged user id of its own (so it can write nothing the grader owns, and one kernel's
+  process limit never starves another's), with resource limits: data segment (memory; RLIMIT_DATA,
+  because RLIMIT_AS breaks ``import torch`` which reserves gigabytes of address space), file size,
+  process count, open files, no core dumps;
+* where the machine lets it create one, in a memory cgroup of its own capping all its processes
+  together at twice the per-process limit (:mod:`convcourse.sandbox_cgroup`).
+
+Only the standard library is imported here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+ALLOW_ENV = "CONVCOURSE_ALLOW_UNSANDBOXED"
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot be set up here, and running student code without it was not allowed."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource caps for one kernel (sizes in MiB, times in seconds)."""
+
+    memory_mb: int = 4096
+    file_size_mb: int = 1024
+    max_processes: int = 256
+    open_files: int = 1024
+    tmp_mb: int = 512
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the launcher does: isolate (namespaces + own uid) or only apply limits."""
+
+    limits: Limits = field(default_factory=Limits)
+    isolate: bool = True
+    hide: tuple[str, ...] = ()  # paths covered by empty read-only mounts
+    expose: tuple[str, ...] = ()  # paths the kernel must reach: interpreter, packages, data, run folder
+    owned: tuple[str, ...] = ()  # paths handed to the sandbox uid (its run folder)
+
+    def to_json(self) -> str:
+        """The spec as one JSON argument for the launcher."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Spec":
+        """Parse ``to_json``'s output."""
+        raw = json.loads(text)
+        return cls(limits=Limits(**raw["limits"]), isolate=raw["isolate"],
+                   hide=tuple(raw["hide"]), expose=tuple(raw["expose"]), owned=tuple(raw["owned"]))
+
+
+@dataclass(frozen=True)
+class Status:
+    """Whether the full sandbox works on this machine, and if not, why."""
+
+    available: bool
+    reason: str
+
+
+# ---------------------------------------------------------------------------------- availability
+
+
+@lru_cache(maxsize=1)
+def sandbox_status() -> Status:
+    """Probe once per process whether namespaces, mounts and uid switching work here."""
+    if not sys.platform.startswith("linux"):
+        return Status(False, f"the sandbox needs Linux namespaces; this is {sys.platform}")
+    if os.geteuid() != 0:
+        return Status(False, "the sandbox needs root (network/mount/PID namespaces and a separate uid); "
+                             f"this process runs as uid {os.geteuid()}")
+    probe = launcher_command([sys.executable, "-c", "import socket; socket.socket().close()"], Spec())
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=60, cwd="/")
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return Status(False, f"the sandbox launcher could not run: {error}")
+    if done.returncode != 0:
+        return Status(False, f"the sandbox launcher failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+    return Status(True, "network, mount and PID namespaces, own uid, resource limits")
+
+
+def allowed_unsandboxed(flag: bool | None = None) -> bool:
+    """The instructor's permission to run without the sandbox: the flag, else $CONVCOURSE_ALLOW_UNSANDBOXED."""
+    if flag is not None:
+        return flag
+    return os.environ.get(ALLOW_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def require_sandbox(allow_unsandboxed: bool | None = None) -> bool:
+    """True when the sandbox works; False (after a loud warning) when it does not but that was allowed."""
+    status = sandbox_status()
+    if status.available:
+        return True
+    message = (f"convcourse: THE AUTOGRADING SANDBOX IS NOT AVAILABLE: {status.reason}.\n"
+               "Student code would run with your privileges, network and files.")
+    if not allowed_unsandboxed(allow_unsandboxed):
+        raise SandboxUnavailable(f"{message}\nRun as root on Linux, or allow unsandboxed grading explicitly "
+                                 f"(--allow-unsandboxed or {ALLOW_ENV}=1).")
+    print(f"\n{'!' * 78}\n{message}\nContinuing WITHOUT the sandbox because you allowed it; "
+          f"time and memory limits still apply.\n{'!' * 78}\n", file=sys.stderr, flush=True)
+    return False
+
+
+def private_course_paths(course_root: str | os.PathLike) -> list[Path]:
+    """The parts of an nbgrader course a kernel must never see: solutions, submissions, grades."""
+    root = Path(course_root).resolve()
+    names = ("source", "submitted", "autograded", "feedback", "gradebook.db", "gradebook.db-journal",
+             "grades.csv", ".nbgrader.log")
+    return [root / name for name in names]
+
+
+def launcher_command(kernel_cmd: list[str], spec: Spec) -> list[str]:
+    """The command line that runs ``kernel_cmd`` inside the sandbox described by ``spec``."""
+    # --parent: the launcher must outlive its grader by no more than a moment, even if the grader dies
+    # while the launcher is still starting up (then getppid() would already name the reaper).
+    return [sys.executable, "-m", "convcourse.sandbox_launcher", "--spec", spec.to_json(), "--parent", str(os.getpid()),
+            "--", *kernel_cmd]

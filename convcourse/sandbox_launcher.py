@@ -1,0 +1,256 @@
+"""The sandbox launcher: ``python -m convcourse.sandbox_launcher --spec JSON --parent PID -- command...``.
+
+It unshares network, mount and PID namespaces, then forks the namespace's init, which builds the
+mounts (private /tmp and /dev/shm, the interpreter reachable, the course's private files covered),
+brings up loopback and forks the kernel: limits, its own uid, exec. The launcher stays outside and
+kills the namespace when the grader that started it goes away; init kills every process in the
+namespace when the kernel exits. See :mod:`convcourse.sandbox` for what this buys.
+
+Only the standard library is imported here: the launcher starts for every kernel.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import select
+import signal
+import socket
+import stat
+import struct
+import sys
+from pathlib import Path
+
+from convcourse.sandbox import Limits, Spec
+from convcourse.sandbox_cgroup import join_memory_cgroup, leave_memory_cgroup
+
+_FIRST_UID = 200_000  # sandbox uids: far above any real account, one per launcher pid
+_CLONE_NEWNS, _CLONE_NEWPID, _CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
+_MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
+_SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
+
+
+
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    libc.unshare.argtypes = [ctypes.c_int]
+    return libc
+
+
+def _call(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _mount(libc: ctypes.CDLL, source: str | None, target: str, fstype: str | None, flags: int,
+           data: str | None = None) -> None:
+    enc = lambda s: None if s is None else s.encode()  # noqa: E731
+    _call(libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
+
+
+def _loopback_up() -> None:
+    """Bring up `lo` in the fresh network namespace (it starts down)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", _ioctl(sock, _SIOCGIFFLAGS, request))[1]
+        _ioctl(sock, _SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | _IFF_UP))
+
+
+def _ioctl(sock: socket.socket, request: int, data: bytes) -> bytes:
+    import fcntl
+
+    return fcntl.ioctl(sock.fileno(), request, data)
+
+
+def _interpreter_paths() -> list[str]:
+    """What a kernel running this same Python needs: the interpreter, its prefixes, this package."""
+    return [sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable)),
+            str(Path(__file__).resolve().parent.parent)]
+
+
+def _closed_ancestor(path: str) -> str | None:
+    """The topmost folder above ``path`` that other users cannot enter (e.g. /root), if any."""
+    parts = Path(path).parts
+    for depth in range(2, len(parts)):
+        folder = os.path.join(*parts[:depth])
+        if not os.stat(folder).st_mode & stat.S_IXOTH:
+            return folder
+    return None
+
+
+def _cover(libc: ctypes.CDLL, top: str, inner: list[str], *, size_mb: int, writable: bool) -> None:
+    """Mount an empty tmpfs over ``top``, then bind the ``inner`` paths back at their places."""
+    handles = [(path, os.open(path, os.O_PATH)) for path in inner if os.path.exists(path)]
+    mode = "1777" if writable else "755"
+    _mount(libc, "tmpfs", top, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size_mb}m,mode={mode}")
+    for path, handle in handles:
+        source = f"/proc/self/fd/{handle}"
+        if os.path.isdir(source):
+            os.makedirs(path, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            open(path, "ab").close()
+        _mount(libc, source, path, None, _MS_BIND | _MS_REC)
+        os.close(handle)
+    if not writable:
+        _mount(libc, None, top, None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
+
+
+def _build_mounts(libc: ctypes.CDLL, spec: Spec) -> None:
+    """Private propagation; private /tmp, /dev/shm; reachable interpreter and run folder; hidden course files."""
+    _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
+    expose = [os.path.realpath(p) for p in (*spec.expose, *_interpreter_paths(), os.getcwd()) if os.path.exists(p)]
+    covers: dict[str, list[str]] = {"/tmp": [], "/dev/shm": []}
+    for path in expose:
+        top = next((t for t in covers if path.startswith(t + "/")), None) or _closed_ancestor(path)
+        if top is not None:
+            covers.setdefault(top, []).append(path)
+    for top, inner in covers.items():
+        if os.path.isdir(top):
+            writable = top in ("/tmp", "/dev/shm")
+            _cover(libc, top, inner, size_mb=spec.limits.tmp_mb if writable else 1, writable=writable)
+    empty = "/tmp/.convcourse-hidden"  # in the private /tmp; device files like /dev/null stay writable on ro mounts
+    open(empty, "w").close()
+    os.chmod(empty, 0o444)
+    for path in spec.hide:
+        if os.path.isdir(path) and not os.path.islink(path):
+            _mount(libc, "tmpfs", path, "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "size=4k,mode=755")
+        elif os.path.exists(path):
+            _mount(libc, empty, path, None, _MS_BIND)
+            _mount(libc, None, path, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
+    _mount(libc, "proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+
+
+def _apply_limits(limits: Limits) -> None:
+    import resource
+
+    mib = 1024 * 1024
+    for name, value in (("RLIMIT_DATA", limits.memory_mb * mib), ("RLIMIT_FSIZE", limits.file_size_mb * mib),
+                        ("RLIMIT_NOFILE", limits.open_files), ("RLIMIT_CORE", 0)):
+        resource.setrlimit(getattr(resource, name), (value, value))
+
+
+def _become(uid: int) -> None:
+    """Drop to ``uid`` for good, with a process cap counted for that uid alone."""
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
+def _chown_tree(paths: tuple[str, ...], uid: int) -> None:
+    for top in paths:
+        for folder, dirs, files in os.walk(top):
+            os.chown(folder, uid, uid)
+            for name in dirs + files:
+                os.lchown(os.path.join(folder, name), uid, uid)
+
+
+def _exec_kernel(cmd: list[str], spec: Spec, uid: int | None) -> None:
+    """In the forked kernel process: limits, unprivileged uid, default signals, exec."""
+    import resource
+
+    try:
+        _apply_limits(spec.limits)
+        if uid is not None:
+            nproc = spec.limits.max_processes
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+            _become(uid)
+            # ipykernel compares this pid with its parent's and quits when they differ; its parent is our
+            # init (pid 1 here). 1 means "never poll" to ipykernel; the launcher watches the grader instead.
+            os.environ["JPY_PARENT_PID"] = "1"
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)  # Python only installs KeyboardInterrupt if SIGINT is not ignored
+        os.execvp(cmd[0], cmd)
+    except BaseException as error:  # noqa: BLE001 - must never return into the parent's code
+        print(f"convcourse.sandbox: cannot start the kernel: {error}", file=sys.stderr, flush=True)
+        os._exit(127)
+
+
+def _status_code(status: int) -> int:
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def _init(cmd: list[str], spec: Spec, uid: int, lifeline: int) -> None:
+    """PID 1 of the new namespace: set up mounts, start the kernel, reap, take everything down with it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the kernel, which gets them via killpg
+    try:
+        libc = _libc()
+        _build_mounts(libc, spec)
+        _loopback_up()
+        _chown_tree(spec.owned, uid)
+        os.chdir(os.getcwd())  # re-resolve the working folder through the new mounts
+    except BaseException as error:  # noqa: BLE001
+        print(f"convcourse.sandbox: cannot set up the sandbox: {error}", file=sys.stderr, flush=True)
+        os._exit(126)
+    kernel = os.fork()
+    if kernel == 0:
+        os.close(lifeline)
+        _exec_kernel(cmd, spec, uid)
+    code = 0
+    while True:
+        ready, _, _ = select.select([lifeline], [], [], 0.2)
+        if ready:  # the launcher outside is gone: nobody is grading this kernel any more
+            code = 137
+            break
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid == kernel:
+            code = _status_code(status)
+            break
+    try:
+        os.kill(-1, signal.SIGKILL)  # every other process of this namespace (init itself is exempt)
+    except ProcessLookupError:
+        pass
+    os._exit(code)
+
+
+def _supervise(child: int, parent: int) -> int:
+    """Outside the namespaces: wait for its init, and kill it if the grader that started us dies."""
+    while True:
+        pid, status = os.waitpid(child, os.WNOHANG)
+        if pid == child:
+            return _status_code(status)
+        if os.getppid() != parent:
+            os.kill(child, signal.SIGKILL)
+        select.select([], [], [], 0.1)
+
+
+def run(cmd: list[str], spec: Spec, parent: int | None = None) -> int:
+    """Run ``cmd`` as the spec says; returns its exit code (the launcher's own when set-up fails)."""
+    if not spec.isolate:
+        _exec_kernel(cmd, spec, None)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    uid = _FIRST_UID + os.getpid() % 100_000
+    # All the sandbox's processes together: twice one process's cap (page cache is charged here too).
+    joined = join_memory_cgroup(2 * spec.limits.memory_mb)
+    try:
+        _call(_libc().unshare(_CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWPID), "unshare")
+        lifeline, keepalive = os.pipe()
+        child = os.fork()  # becomes PID 1 of the new PID namespace
+        if child == 0:
+            os.close(keepalive)
+            _init(cmd, spec, uid, lifeline)
+        os.close(lifeline)
+        return _supervise(child, parent or os.getppid())
+    finally:
+        leave_memory_cgroup(joined)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Launcher entry point: ``python -m convcourse.sandbox_launcher --spec JSON [--parent PID] -- command...``."""
+    parser = argparse.ArgumentParser(prog="python -m convcourse.sandbox_launcher",
+                                     description="Run a command in the convcourse sandbox.")
+    parser.add_argument("--spec", required=True, help="JSON from Spec.to_json()")
+    parser.add_argument("--parent", type=int, default=None, help="pid of the grader; the sandbox dies with it")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("no command to run")
+    return run(command, Spec.from_json(args.spec), args.parent)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The real course end to end: `demo` on the three assignments, then the hostile class on the cheapest one.
+
+About 3-4 minutes on 2 cores. The kernels use the scikit-learn digits stand-in (CONVCOURSE_DATASET=digits):
+what is under test is the grading pipeline, and the notebooks' tests check code and shapes, not accuracy.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from convcourse import examples, grading, sandbox
+from convcourse.notebook_points import total_points
+from test_sandbox import Listener
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSIGNMENTS = ("manual_convolution", "output_dimensions", "cnn_experiments")
+CHEAPEST = "output_dimensions"  # fewest imports and no training: the hostile cases run against it
+ENV = {"CONVCOURSE_DATASET": "digits", "CONVCOURSE_CELL_TIMEOUT": "10", "CONVCOURSE_NOTEBOOK_TIMEOUT": "300",
+       "CONVCOURSE_KERNEL_MEMORY_MB": "2048"}
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not all((ROOT / "source" / a / f"{a}.ipynb").is_file() for a in ASSIGNMENTS),
+                       reason="the three course notebooks are not all in source/ yet"),
+    pytest.mark.skipif(not sandbox.sandbox_status().available, reason=sandbox.sandbox_status().reason),
+]
+
+
+def grading_cli(root: Path, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "convcourse.grading", "--root", str(root), *args],
+                          capture_output=True, text=True, timeout=1200, env={**os.environ, **ENV})
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def course():
+    folder = Path(tempfile.mkdtemp(prefix="convcourse-e2e-", dir="/var/tmp"))  # outside the kernels' private /tmp
+    folder.chmod(0o755)
+    root = folder / "course"
+    root.mkdir()
+    shutil.copy2(ROOT / "nbgrader_config.py", root)
+    shutil.copytree(ROOT / "source", root / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    yield root
+    shutil.rmtree(folder)
+
+
+def test_demo_then_a_hostile_class(course):
+    demo_output = grading_cli(course, "demo")
+    assert "every example got exactly its expected score" in demo_output
+    for assignment in ASSIGNMENTS:
+        assert (course / "release" / assignment / f"{assignment}.ipynb").is_file()
+    demo_scores = grading.autograded_scores(course)
+    for assignment in ASSIGNMENTS:
+        ctx = examples.context(course, assignment)
+        assert demo_scores[("full", assignment)] == (total_points(ctx.source),) * 2
+
+    listener = Listener()
+    try:
+        options = examples.Options(network_target=("127.0.0.1", listener.port), attack_root=str(course), bomb_mb=4096)
+        hostile = examples.write_examples(course, [CHEAPEST], examples.HOSTILE_CASES, options)
+        output = grading_cli(course, "grade")
+    finally:
+        listener.close()
+
+    scores = grading.autograded_scores(course)
+    wrong = {(s.student, s.expected, scores.get((s.student, CHEAPEST))) for s in hostile
+             if scores.get((s.student, CHEAPEST), (None,))[0] != s.expected}
+    assert not wrong, f"(student, expected, got): {sorted(wrong)}\n{output[-3000:]}"
+    assert f"grading {len(hostile)} submission(s)" in output and "9 unchanged" in output
+    assert {k: v for k, v in scores.items() if k[0] in {"full", "blank", "partial"}} == demo_scores
+    assert listener.connections == 0
+    assert not list(course.rglob("escaped-by-student.txt"))
+    csv = (course / "grades.csv").read_text()
+    assert all(f",{s.student}," in csv for s in hostile)
+    unreadable = {"renamed", "missing", "not-json"}
+    for s in hostile:
+        html = course / "feedback" / s.student / CHEAPEST / f"{CHEAPEST}.html"
+        assert html.is_file() == (s.student not in unreadable), s.student

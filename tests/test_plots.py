@@ -1,0 +1,133 @@
+"""convcourse.plots: every figure builds under Agg, shows what it claims, and refuses bad input."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from convcourse import plots  # noqa: E402
+from convcourse.models import ConvModel2, Model  # noqa: E402
+from convcourse.train import BUDGET_ENV, Evaluation, evaluate, fit  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_data):
+    """A small conv net and the MLP, trained briefly on the digits stand-in."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(BUDGET_ENV, raising=False)
+        torch.manual_seed(0)
+        conv = ConvModel2(f1=4, f2=8, verbose=False)
+        conv_history = fit(conv, tiny_data, epochs=1, validate_every=5, max_steps=10, progress=False)
+        mlp = Model()
+        mlp_history = fit(mlp, tiny_data, epochs=2, validate_every=10, progress=False)
+    return {"conv": (conv, conv_history), "mlp": (mlp, mlp_history)}
+
+
+@pytest.fixture(autouse=True)
+def _no_figures_left_open():
+    yield
+    assert plt.get_fignums() == [], "plots must not leave figures open in pyplot"
+
+
+def test_history_one_run(runs) -> None:
+    _, history = runs["mlp"]
+    fig = plots.plot_history(history)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "training step" and ax.get_ylabel() == "accuracy"
+    plotted = {tuple(np.round(line.get_ydata(), 6)) for line in ax.lines}
+    assert tuple(np.round(history.valid_accuracy, 6)) in plotted
+    assert tuple(np.round(history.train_accuracy, 6)) in plotted
+
+
+def test_history_many_runs_and_loss(runs) -> None:
+    fig = plots.plot_history({name: h for name, (_, h) in runs.items()}, metric="loss")
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "loss" and "capped" in ax.get_title()  # the conv run was capped
+    labels = {t.get_text() for t in ax.get_legend().get_texts()}
+    assert {"conv", "mlp", "train", "validation"} <= labels
+
+
+def test_history_bad_input(runs) -> None:
+    with pytest.raises(ValueError, match="metric"):
+        plots.plot_history(runs["mlp"][1], metric="f1")
+    with pytest.raises(TypeError, match="History"):
+        plots.plot_history([1, 2, 3])
+
+
+def test_image_grid(tiny_data) -> None:
+    fig = plots.plot_images(tiny_data.train, n=20, nrow=10)
+    image = fig.axes[0].images[0].get_array()
+    assert image.shape[:2] == (2 * 28 + 3 * 2, 10 * 28 + 11 * 2)  # make_grid's 2-pixel padding
+    labels = " ".join(str(int(t)) for t in tiny_data.train.targets[:10])
+    assert labels in fig.axes[0].get_title()
+    assert isinstance(plots.plot_images(tiny_data.test.images[:5]), Figure)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        plots.plot_images(torch.rand(5, 28, 28))
+
+
+def test_filters(runs) -> None:
+    conv, _ = runs["conv"]
+    fig = plots.plot_filters(conv)
+    shown = [ax.images[0].get_array() for ax in fig.axes if ax.images]
+    assert len(shown) == 4 and shown[0].shape == (5, 5)
+    np.testing.assert_allclose(shown[2], conv.features[1].weight[2, 0].detach().numpy())
+    assert len([ax for ax in plots.plot_filters(conv, layer=1).axes if ax.images]) == 8
+    with pytest.raises(ValueError, match="no nn.Conv2d"):
+        plots.plot_filters(runs["mlp"][0])
+    with pytest.raises(ValueError, match="layer=5"):
+        plots.plot_filters(conv, layer=5)
+
+
+def test_feature_maps(runs, tiny_data) -> None:
+    conv, _ = runs["conv"]
+    fig = plots.plot_feature_maps(conv, tiny_data.test.images[0], max_maps=4)
+    shown = [ax.images[0].get_array() for ax in fig.axes if ax.images]
+    assert len(shown) == 1 + 4 + 4  # the input, 4 maps of each of the two conv layers
+    assert shown[1].shape == (28, 28)
+    assert conv.training  # mode restored
+    with pytest.raises(ValueError, match=r"\(C, H, W\)"):
+        plots.plot_feature_maps(conv, tiny_data.test.images[:2])
+
+
+def test_confusion_counts_hand_made() -> None:
+    counts = plots.confusion_counts(torch.tensor([0, 0, 1, 2, 2]), torch.tensor([0, 1, 1, 2, 0]), 3)
+    assert counts.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 1]]
+
+
+def test_confusion_matrix_and_misclassified(runs, tiny_data) -> None:
+    model, _ = runs["mlp"]
+    accuracy = evaluate(model, tiny_data.test).accuracy
+    fig = plots.plot_confusion_matrix(model, tiny_data.test)
+    assert f"{accuracy:.2%}" in fig.axes[0].get_title()
+    cells = [int(t.get_text()) for t in fig.axes[0].texts]
+    assert sum(cells) == len(tiny_data.test)
+    assert isinstance(plots.plot_confusion_matrix(model, tiny_data.test, normalize=True), Figure)
+    fig = plots.plot_misclassified(model, tiny_data.test, n=6)
+    wrong = round((1 - accuracy) * len(tiny_data.test))
+    assert f"{wrong} of {len(tiny_data.test)} misclassified" in fig._suptitle.get_text()
+    assert len([ax for ax in fig.axes if ax.images]) == min(6, wrong)
+
+
+def test_comparison_table_and_chart(runs, tiny_data) -> None:
+    histories = {name: h for name, (_, h) in runs.items()}
+    test = {"conv": evaluate(runs["conv"][0], tiny_data.test), "mlp": 0.5}
+    table, fig = plots.comparison(histories, test)
+    assert isinstance(table, pd.DataFrame) and isinstance(fig, Figure)
+    assert list(table.index) == ["conv", "mlp"]
+    assert list(table.columns) == ["parameters", "steps", "wall_time_s", "valid_accuracy", "test_accuracy"]
+    assert table.loc["conv", "test_accuracy"] == test["conv"].accuracy and table.loc["mlp", "test_accuracy"] == 0.5
+    assert table.loc["mlp", "valid_accuracy"] == histories["mlp"].valid_accuracy[-1]
+    assert table.loc["conv", "steps"] == 10
+    no_test, _ = plots.comparison(histories)
+    assert no_test["test_accuracy"].isna().all()
+    with pytest.raises(ValueError, match="not in runs"):
+        plots.comparison(histories, {"other": Evaluation(0.9, 0.1)})

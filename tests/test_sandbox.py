@@ -1,0 +1,238 @@
+"""The kernel sandbox itself: network, files, processes, memory, and refusing to run without it (~6 s)."""
+from __future__ import annotations
+
+import ast
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from convcourse import sandbox
+from convcourse.sandbox_cgroup import memory_cgroup_available
+
+STATUS = sandbox.sandbox_status()
+needs_sandbox = pytest.mark.skipif(not STATUS.available, reason=f"sandbox unavailable here: {STATUS.reason}")
+
+
+class Listener:
+    """A TCP server on the grader's loopback that records whether anybody connected."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+def run_sandboxed(code: str, spec: sandbox.Spec, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run a Python snippet through the launcher, as a kernel would be."""
+    command = sandbox.launcher_command([sys.executable, "-c", textwrap.dedent(code)], spec)
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def test_spec_survives_the_command_line():
+    spec = sandbox.Spec(limits=sandbox.Limits(memory_mb=123), hide=("/a",), expose=("/b",), owned=("/c",))
+    assert sandbox.Spec.from_json(spec.to_json()) == spec
+
+
+def test_private_course_paths_cover_solutions_submissions_and_grades(tmp_path):
+    hidden = {p.name for p in sandbox.private_course_paths(tmp_path)}
+    assert {"source", "submitted", "autograded", "feedback", "gradebook.db", "grades.csv"} <= hidden
+
+
+def test_refuses_without_the_sandbox_unless_allowed(monkeypatch, capsys):
+    monkeypatch.setattr(sandbox, "sandbox_status", lambda: sandbox.Status(False, "pretend: no namespaces"))
+    monkeypatch.delenv(sandbox.ALLOW_ENV, raising=False)
+    with pytest.raises(sandbox.SandboxUnavailable, match="(?s)pretend: no namespaces.*--allow-unsandboxed"):
+        sandbox.require_sandbox()
+    monkeypatch.setenv(sandbox.ALLOW_ENV, "1")
+    assert sandbox.require_sandbox() is False
+    assert "WITHOUT the sandbox" in capsys.readouterr().err
+
+
+@pytest.fixture
+def outside_tmp():
+    """A world-readable folder outside /tmp (the sandbox gives kernels a private /tmp anyway)."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="convcourse-test-", dir="/var/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+@needs_sandbox
+def test_kernel_sees_no_network_no_course_files_and_cannot_write(tmp_path, outside_tmp):
+    course = outside_tmp / "course"
+    (course / "source").mkdir(parents=True)
+    (course / "source" / "solution.txt").write_text("the answers")
+    (course / "gradebook.db").write_text("grades")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    host_file = Path("/tmp") / f"host-only-{uuid.uuid4().hex}"
+    host_file.write_text("x")
+    listener = Listener()
+    probe = f"""
+        import os, socket, resource
+        print("uid", os.getuid())
+        print("interfaces", sorted(name for _, name in socket.if_nameindex()))
+        try:
+            socket.create_connection(("127.0.0.1", {listener.port}), timeout=2); print("REACHED host loopback")
+        except OSError as e: print("loopback blocked", type(e).__name__)
+        print("source", os.listdir({str(course / 'source')!r}))
+        print("gradebook", repr(open({str(course / 'gradebook.db')!r}).read()))
+        for target in ({str(course / 'gradebook.db')!r}, {str(course / 'escaped.txt')!r}):
+            try: open(target, "w").write("x"); print("WROTE", target)
+            except OSError as e: print("write blocked", type(e).__name__)
+        print("host tmp files", [n for n in os.listdir("/tmp") if n.startswith("host-only-")])
+        print("pids", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
+        print("data limit", resource.getrlimit(resource.RLIMIT_DATA)[0] // 2**20)
+    """
+    hidden = tuple(map(str, sandbox.private_course_paths(course)))
+    spec = sandbox.Spec(limits=sandbox.Limits(memory_mb=1500), hide=hidden,
+                        expose=(str(run_dir),), owned=(str(run_dir),))
+    try:
+        done = run_sandboxed(probe, spec, run_dir)
+    finally:
+        listener.close()
+        host_file.unlink()
+    out = done.stdout
+    assert done.returncode == 0, done.stderr
+    assert "uid 0" not in out
+    assert "interfaces ['lo']" in out
+    assert "loopback blocked" in out and listener.connections == 0
+    assert "source []" in out and "gradebook ''" in out
+    assert "WROTE" not in out and out.count("write blocked") == 2
+    assert (course / "gradebook.db").read_text() == "grades" and not (course / "escaped.txt").exists()
+    assert "host tmp files []" in out
+    assert "pids [1, 2]" in out  # its own PID namespace: an init and the program
+    assert "data limit 1500" in out
+
+
+@needs_sandbox
+def test_memory_cap_raises_memory_error_but_torch_still_imports(tmp_path):
+    # RLIMIT_AS would break `import torch` (it maps gigabytes); the data-segment cap does not.
+    done = run_sandboxed("""
+        import torch
+        hog = []
+        try:
+            while len(hog) < 64:  # at most 4 GiB if nothing stops it
+                hog.append(bytearray(64 * 2**20))
+            print("NOT CAPPED")
+        except MemoryError:
+            print("capped at", 64 * len(hog), "MiB")
+    """, sandbox.Spec(limits=sandbox.Limits(memory_mb=1536)), tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "capped at" in done.stdout, done.stdout
+
+
+@needs_sandbox
+@pytest.mark.skipif(not memory_cgroup_available(), reason="no memory cgroup can be created here")
+def test_processes_of_one_sandbox_share_one_memory_cap(tmp_path):
+    # Each child stays under the per-process cap (512 MiB) but three of them exceed the sandbox's 1 GiB.
+    done = run_sandboxed("""
+        import os, time
+        children = []
+        for _ in range(3):
+            pid = os.fork()
+            if pid == 0:
+                hog = bytearray(450 * 2**20)
+                time.sleep(2)
+                os._exit(0)
+            children.append(pid)
+        print(sorted(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children))
+    """, sandbox.Spec(limits=sandbox.Limits(memory_mb=512)), tmp_path)
+    assert done.returncode == 0, done.stderr
+    exits = ast.literal_eval(done.stdout.strip())
+    assert -9 in exits and 0 in exits  # the kernel's OOM killer took one, the others finished
+
+
+@needs_sandbox
+@pytest.mark.skipif(not memory_cgroup_available(), reason="no memory cgroup can be created here")
+def test_a_launcher_killed_outright_leaves_no_cgroup_behind(tmp_path):
+    launcher = subprocess.Popen(sandbox.launcher_command(["sleep", "30"], sandbox.Spec()), cwd=tmp_path)
+    group = f"convcourse-sandbox-{launcher.pid}"
+    deadline = time.monotonic() + 10
+    while group not in Path(f"/proc/{launcher.pid}/cgroup").read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    folder = next(Path("/sys/fs/cgroup").rglob(group))
+    launcher.kill()  # SIGKILL: no clean-up of its own
+    launcher.wait()
+    time.sleep(0.5)  # its namespace dies with it
+    assert run_sandboxed("print('next')", sandbox.Spec(), tmp_path).stdout == "next\n"
+    assert not folder.exists()  # the next launcher removed the empty leftover
+
+
+def _alive(token: str, program: str = "") -> bool:
+    """Is any process running whose command line mentions ``token`` (and starts with ``program``)?"""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            if token in cmdline and cmdline.startswith(program):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+@needs_sandbox
+def test_processes_a_kernel_leaves_behind_die_with_it(tmp_path):
+    token = f"{300 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 10**6}"
+    done = run_sandboxed(f"""
+        import subprocess
+        subprocess.Popen(["sleep", "{token}"], start_new_session=True)  # a daemon that outlives the program
+    """, sandbox.Spec(), tmp_path)
+    assert done.returncode == 0, done.stderr
+    time.sleep(0.5)
+    assert not _alive(token)
+
+
+@needs_sandbox
+def test_kernel_dies_when_the_grader_that_started_it_dies(tmp_path):
+    token = f"{300 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 10**6}"
+    grader = subprocess.Popen([sys.executable, "-c", "import subprocess, time\nfrom convcourse import sandbox\n"
+                               f"subprocess.Popen(sandbox.launcher_command(['sleep', '{token}'], sandbox.Spec()))\n"
+                               "time.sleep(60)"], cwd=tmp_path)
+    deadline = time.monotonic() + 10
+    while not _alive(token, "sleep") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _alive(token, "sleep")
+    grader.send_signal(signal.SIGKILL)
+    grader.wait()
+    deadline = time.monotonic() + 5
+    while _alive(token) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(token)
+
+
+def test_limits_only_mode_needs_no_privileges(tmp_path):
+    done = run_sandboxed("import resource; print(resource.getrlimit(resource.RLIMIT_DATA)[0] // 2**20)",
+                         sandbox.Spec(limits=sandbox.Limits(memory_mb=3000), isolate=False), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3000"
