@@ -73,6 +73,16 @@ def check_int(name: str, value: Any, control: Any) -> int:
     return value
 
 
+INPUT_NAMES = ("channels", "height", "width")
+
+
+def input_updates(value: Any) -> dict[str, Any]:
+    """``input=(C, H, W)`` as updates of the channels/height/width controls."""
+    if not (isinstance(value, (tuple, list)) and len(value) == 3):
+        raise ValueError(f"input must be (channels, height, width), got {value!r}")
+    return dict(zip(INPUT_NAMES, value))
+
+
 def pair(value: Any, name: str) -> tuple[Any, Any]:
     """Split an int-or-pair argument into (height, width), as PyTorch does."""
     if isinstance(value, (tuple, list)):

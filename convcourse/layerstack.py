@@ -179,7 +179,7 @@ class LayerStack(kit.Instrument):
                 layout=w.Layout(width="42em", height="14em"))
             self.controls["layers"].add_class("convcourse-stack-layers")
             self.view = w.HTML()
-            shape_row = w.HBox([self.controls[n] for n in ("channels", "height", "width")])
+            shape_row = w.HBox([self.controls[n] for n in kit.INPUT_NAMES])
             self.widget = w.VBox([shape_row, self.controls["layers"], self.view])
             for control in self.controls.values():
                 control.observe(lambda _change: None if self._holding else self._refresh(), names="value")
@@ -188,7 +188,7 @@ class LayerStack(kit.Instrument):
     @property
     def input_shape(self) -> tuple[int, int, int]:
         """The (C, H, W) the stack starts from."""
-        return tuple(self.controls[n].value for n in ("channels", "height", "width"))  # type: ignore[return-value]
+        return tuple(self.controls[n].value for n in kit.INPUT_NAMES)  # type: ignore[return-value]
 
     @property
     def output_shape(self) -> tuple[int, ...] | None:
@@ -200,10 +200,7 @@ class LayerStack(kit.Instrument):
         updates: dict[str, Any] = {}
         for name, value in values.items():
             if name == "input":
-                if not (isinstance(value, (tuple, list)) and len(value) == 3):
-                    raise ValueError(f"input must be (channels, height, width), got {value!r}")
-                updates.update({n: kit.check_int(n, v, self.controls[n])
-                                for n, v in zip(("channels", "height", "width"), value)})
+                updates.update({n: kit.check_int(n, v, self.controls[n]) for n, v in kit.input_updates(value).items()})
             elif name == "layers":
                 if not isinstance(value, str):
                     raise TypeError(f"layers must be a string with one layer per line, got {type(value).__name__}")

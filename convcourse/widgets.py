@@ -136,9 +136,7 @@ class ShapeCalculator(kit.Instrument):
         updates: dict[str, Any] = {}
         for name, value in values.items():
             if name == "input":
-                if not (isinstance(value, (tuple, list)) and len(value) == 3):
-                    raise ValueError(f"input must be (channels, height, width), got {value!r}")
-                updates.update(zip(("channels", "height", "width"), value))
+                updates.update(kit.input_updates(value))
             elif name in _PAIRS:
                 updates.update(zip((f"{name}_h", f"{name}_w"), kit.pair(value, name)))
             elif name in self.controls:
