@@ -25,13 +25,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "BUDGET_ENV", "Evaluation", "History", "bf16_default", "cpu_native_bf16", "default_device",
+    "BUDGET_ENV", "Evaluation", "History", "bf16_default", "channels_last_default", "cpu_native_bf16", "default_device",
     "evaluate", "fit", "plan_steps", "predict", "resolve_device", "step_budget",
 ]
 
 BUDGET_ENV = "CONVCOURSE_MAX_STEPS"
 BUDGET_EVAL_IMAGES = 2000  # images scored per evaluation while the training budget is set
-EVAL_BATCH = 1024
+EVAL_BATCH = 1024  # evaluation batch on accelerators
+CPU_EVAL_BATCH = 256  # on the CPU: measured 1.7-2.9x faster than 1024 for ConvModel2 (cache-sized activations)
 _POSTFIX_SECONDS = 0.5  # how often the bar's loss/accuracy is read back (one host sync each time)
 
 
@@ -147,6 +148,35 @@ def bf16_default(device: torch.device) -> bool:
     return device.type == "cpu" and cpu_native_bf16()
 
 
+def channels_last_default(device: torch.device, bf16: bool) -> bool:
+    """channels_last is on by default only together with bf16 on the CPU, where it measurably helps."""
+    # oneDNN's bf16 convs and max pooling run channels-last natively: ConvModel2 measured ~14 %
+    # faster steps and ~2x faster evaluation; in fp32 on an AVX2 CPU it measured within noise.
+    return device.type == "cpu" and bf16
+
+
+def _eval_batch(device: torch.device) -> int:
+    return CPU_EVAL_BATCH if device.type == "cpu" else EVAL_BATCH
+
+
+def _is_channels_last(model: nn.Module) -> bool:
+    return any(
+        p.ndim == 4 and not p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)
+        for p in model.parameters()
+    )
+
+
+def _adam(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Optimizer:
+    """Adam; on the CPU the fused kernel (one pass over all parameters) where this torch has it."""
+    params = list(model.parameters())
+    if device.type == "cpu":
+        try:
+            return torch.optim.Adam(params, lr=lr, fused=True)
+        except (RuntimeError, TypeError, ValueError):  # torch < 2.4: no fused Adam on the CPU
+            pass
+    return torch.optim.Adam(params, lr=lr)
+
+
 # ----------------------------------------------------------------------------- checks and the budget
 
 
@@ -241,16 +271,22 @@ def _first_logits(model: nn.Module, x: torch.Tensor, num_classes: int) -> torch.
 
 @torch.inference_mode()
 def _scores(
-    model: nn.Module, images: torch.Tensor, targets: torch.Tensor, device: torch.device, batch_size: int = EVAL_BATCH
+    model: nn.Module, images: torch.Tensor, targets: torch.Tensor, device: torch.device,
+    batch_size: int | None = None, bf16: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(summed cross-entropy, predictions) over tensors, in eval mode and large batches."""
     was_training = model.training
     model.eval()
+    channels_last = _is_channels_last(model)
     try:
         loss_sum = torch.zeros((), device=device)
         preds = []
-        for x, y in iterate_batches(images, targets, batch_size):
-            logits = model(x.to(device, non_blocking=True)).float()
+        for x, y in iterate_batches(images, targets, batch_size or _eval_batch(device)):
+            x = x.to(device, non_blocking=True)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = model(x).float()
             loss_sum += nn.functional.cross_entropy(logits, y.to(device, non_blocking=True), reduction="sum")
             preds.append(logits.argmax(1))
         return loss_sum, torch.cat(preds)
@@ -258,19 +294,23 @@ def _scores(
         model.train(was_training)
 
 
-def _prepare_eval(model: nn.Module, split: Any, batch_size: int, device: str | torch.device | None) -> torch.device:
+def _prepare_eval(
+    model: nn.Module, split: Any, batch_size: int | None, device: str | torch.device | None
+) -> torch.device:
     _check_model(model)
     _check_split("split", split)
-    _positive_int("batch_size", batch_size)
+    _positive_int("batch_size", batch_size, allow_none=True)
     dev = resolve_device(device) if device is not None else next(model.parameters()).device
     model.to(dev)
     return dev
 
 
 def evaluate(
-    model: nn.Module, split: Any, *, batch_size: int = EVAL_BATCH, device: str | torch.device | None = None
+    model: nn.Module, split: Any, *, batch_size: int | None = None, device: str | torch.device | None = None
 ) -> Evaluation:
-    """Accuracy and mean cross-entropy of `model` on `split` (eval mode, no gradients)."""
+    """Accuracy and mean cross-entropy of `model` on `split` (eval mode, no gradients, float32).
+
+    `batch_size` None: 256 on the CPU, 1024 on an accelerator."""
     dev = _prepare_eval(model, split, batch_size, device)
     images, targets = _budget_slice(split.images, split.targets, announce=True)
     loss_sum, preds = _scores(model, images, targets, dev, batch_size)
@@ -279,7 +319,7 @@ def evaluate(
 
 
 def predict(
-    model: nn.Module, split: Any, *, batch_size: int = EVAL_BATCH, device: str | torch.device | None = None
+    model: nn.Module, split: Any, *, batch_size: int | None = None, device: str | torch.device | None = None
 ) -> torch.Tensor:
     """Predicted class of every image in `split`, as an int64 CPU tensor."""
     dev = _prepare_eval(model, split, batch_size, device)
@@ -342,8 +382,8 @@ def fit(
     Validation runs every `validate_every` steps and once more at the end when the last step is
     not a multiple of it (None: only at the end). `max_steps` and $CONVCOURSE_MAX_STEPS cap the
     run (the smaller wins) and the cap is printed. The model is moved to `device` (None: CUDA,
-    then MPS, then CPU). `bf16` (autocast) and `channels_last`: None means on where measured to
-    help, i.e. bf16 on CPUs with native bf16 only, channels_last never. The same `seed` gives the
+    then MPS, then CPU). `bf16` (autocast, validation included) and `channels_last`: None means on
+    where measured to help, i.e. both on CPUs with native bf16 only. The same `seed` gives the
     same history on the same machine (seed before building the model for the same weights too).
     """
     _check_model(model)
@@ -365,7 +405,8 @@ def fit(
     use_bf16 = bf16_default(dev) if bf16 is None else bool(bf16)
     if use_bf16 and dev.type == "cpu" and not cpu_native_bf16():
         warnings.warn("bf16=True on a CPU without native bfloat16 (AVX512-BF16/AMX) is emulated and slow", stacklevel=2)
-    use_cl = bool(channels_last) and any(p.ndim == 4 for p in model.parameters())
+    want_cl = channels_last_default(dev, use_bf16) if channels_last is None else bool(channels_last)
+    use_cl = want_cl and any(p.ndim == 4 for p in model.parameters())
     model.to(dev)
     if use_cl:
         model.to(memory_format=torch.channels_last)
@@ -378,13 +419,13 @@ def fit(
     images, targets = data.train.images.to(dev), data.train.targets.to(dev)
     valid_x, valid_y = (t.to(dev) for t in _budget_slice(data.valid.images, data.valid.targets, announce=True))
     num_classes = int(max(targets.max(), valid_y.max())) + 1
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = _adam(model, lr, dev)
     shuffler = torch.Generator().manual_seed(seed)
     meter = _Meter(dev)
     cuda = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
 
     def checkpoint(step: int) -> None:
-        val_loss, val_preds = _scores(model, valid_x, valid_y, dev)
+        val_loss, val_preds = _scores(model, valid_x, valid_y, dev, bf16=use_bf16)
         train_acc, train_loss = meter.read()
         meter.reset()
         history.steps.append(step)
