@@ -5,6 +5,11 @@ autograded test cell. ``restore`` puts back the builtins, a few standard-library
 checks use, ``sys`` hooks and the IPython shell's execution and error-display machinery as they
 were at kernel start, then prints the grader's one-time token, which proves it really ran.
 
+It also frees what a failed cell left behind: after an error, IPython keeps the traceback and with
+it the locals of every frame it went through, so a memory bomb that ended in ``MemoryError`` would
+keep its memory and make every later cell fail for want of it. A ``post_run_cell`` callback clears
+those frames after every failed cell (and ``restore`` makes sure the callback is still registered).
+
 This raises the bar against the usual tricks (``builtins.abs = lambda x: 0``, an AST transformer
 that deletes ``assert``/``raise``, ``set_custom_exc`` or a replaced ``showtraceback`` that swallow
 errors, trace functions). It is no proof: code running in the same process can always subvert it,
@@ -14,6 +19,7 @@ runs in the sandbox (:mod:`convcourse.sandbox`) that protects the machine and th
 from __future__ import annotations
 
 import builtins
+import gc
 import importlib
 import sys
 import threading
@@ -31,6 +37,39 @@ _snapshot: dict | None = None
 def _shell():
     get_ipython = getattr(builtins, "get_ipython", None)
     return get_ipython() if get_ipython else None
+
+
+def release_failed_frames(result=None) -> None:
+    """Drop the locals held by the last error's traceback, so memory a failed cell grabbed is freed."""
+    error = getattr(result, "error_in_exec", None) if result is not None else getattr(sys, "last_value", None)
+    if error is None:
+        return
+    seen: set[int] = set()
+    while isinstance(error, BaseException) and id(error) not in seen:  # the error and what it chained to
+        seen.add(id(error))
+        _clear_frames(error.__traceback__)
+        error = error.__cause__ or error.__context__
+    for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+        if getattr(sys, name, None) is not None:
+            setattr(sys, name, None)
+    gc.collect()
+
+
+def _clear_frames(tb) -> None:
+    while tb is not None:
+        frame = tb.tb_frame
+        try:
+            frame.clear()
+            frame.f_locals  # noqa: B018 - Python 3.11 keeps a snapshot dict of the locals until it is read again
+        except RuntimeError:  # a frame that is still running (the caller's own) keeps its locals
+            pass
+        tb = tb.tb_next
+
+
+def _register_release(shell) -> None:
+    callbacks = shell.events.callbacks["post_run_cell"]
+    if release_failed_frames not in callbacks:
+        callbacks.append(release_failed_frames)
 
 
 def install() -> None:
@@ -53,6 +92,8 @@ def install() -> None:
         "input_transformers_cleanup": list(shell.input_transformers_cleanup) if shell else [],
         "custom_exceptions": tuple(shell.custom_exceptions) if shell else (),
     }
+    if shell is not None:
+        _register_release(shell)
 
 
 def _restore_module(name: str, saved: dict) -> None:
@@ -97,5 +138,7 @@ def restore(token: str) -> None:
     shell = _shell()
     if shell is not None:
         _restore_shell(shell, snapshot)
+        _register_release(shell)
+    release_failed_frames()
     sys.stdout.write(f"{token}\n")
     sys.stdout.flush()

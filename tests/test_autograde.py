@@ -25,6 +25,8 @@ def autograded_points(nb: nbformat.NotebookNode, tmp_path, **traits) -> dict[str
     """Execute like autograde does and score each test cell the way nbgrader's SaveAutoGrades does."""
     config = Config()
     config.Execute.timeout = traits.pop("timeout", 10)
+    if "memory_mb" in traits:
+        config.SandboxedKernelManager.memory_mb = traits.pop("memory_mb")
     executor = GradingExecute(config=config, **traits)
     nb, _ = executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     return {cell.metadata.nbgrader["grade_id"]: determine_grade(cell)[0] for cell in nb.cells if is_test(cell)}
@@ -56,6 +58,17 @@ def test_swallowed_errors_win_everything_only_without_the_checks(tmp_path):
     attacked = with_cells(blank, "imports", hostile.SWALLOW_AST)
     assert sum(autograded_points(attacked, tmp_path, integrity_checks=False).values()) == 4
     assert sum(autograded_points(attacked, tmp_path).values()) == 0
+
+
+def test_memory_a_failed_cell_grabbed_is_given_back(tmp_path):
+    # The bomb ends in MemoryError at the cap; its traceback would keep the memory and starve later cells.
+    nb = with_cells(tiny_notebook(), "imports", hostile.bomb(2048))
+    square = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "square")
+    square.source = "_scratch = bytearray(700 * 2**20)  # a solution that needs memory\ndel _scratch\n" + square.source
+    starved = autograded_points(nb, tmp_path, memory_mb=1024, integrity_checks=False)
+    assert starved == {"test_square": 0, "test_answer": 2, "test_square_hidden": 0}
+    assert autograded_points(nb, tmp_path, memory_mb=1024) == {"test_square": 1, "test_answer": 2,
+                                                                "test_square_hidden": 1}
 
 
 def test_notebook_time_limit_marks_the_rest_not_run(tmp_path):

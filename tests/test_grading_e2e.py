@@ -1,6 +1,6 @@
-"""The real course end to end: `demo` on the three assignments, then the hostile class on the cheapest one.
+"""The real course end to end: `demo` on the three assignments, then the hostile class on every assignment.
 
-About 3-4 minutes on 2 cores. The kernels use the scikit-learn digits stand-in (CONVCOURSE_DATASET=digits):
+About 4-5 minutes on 2 cores (51 hostile submissions, 2 workers). The kernels use the scikit-learn digits stand-in (CONVCOURSE_DATASET=digits):
 what is under test is the grading pipeline, and the notebooks' tests check code and shapes, not accuracy.
 """
 from __future__ import annotations
@@ -20,7 +20,6 @@ from test_sandbox import Listener
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = ("manual_convolution", "output_dimensions", "cnn_experiments")
-CHEAPEST = "output_dimensions"  # fewest imports and no training: the hostile cases run against it
 ENV = {"CONVCOURSE_DATASET": "digits", "CONVCOURSE_CELL_TIMEOUT": "10", "CONVCOURSE_NOTEBOOK_TIMEOUT": "300",
        "CONVCOURSE_KERNEL_MEMORY_MB": "2048"}
 
@@ -64,15 +63,15 @@ def test_demo_then_a_hostile_class(course):
     listener = Listener()
     try:
         options = examples.Options(network_target=("127.0.0.1", listener.port), attack_root=str(course), bomb_mb=4096)
-        hostile = examples.write_examples(course, [CHEAPEST], examples.HOSTILE_CASES, options)
+        hostile = examples.write_examples(course, list(ASSIGNMENTS), examples.HOSTILE_CASES, options)
         output = grading_cli(course, "grade")
     finally:
         listener.close()
 
     scores = grading.autograded_scores(course)
-    wrong = {(s.student, s.expected, scores.get((s.student, CHEAPEST))) for s in hostile
-             if scores.get((s.student, CHEAPEST), (None,))[0] != s.expected}
-    assert not wrong, f"(student, expected, got): {sorted(wrong)}\n{output[-3000:]}"
+    wrong = {(s.student, s.assignment, s.expected, scores.get((s.student, s.assignment))) for s in hostile
+             if scores.get((s.student, s.assignment), (None,))[0] != s.expected}
+    assert not wrong, f"(student, assignment, expected, got): {sorted(wrong)}\n{output[-3000:]}"
     assert f"grading {len(hostile)} submission(s)" in output and "9 unchanged" in output
     assert {k: v for k, v in scores.items() if k[0] in {"full", "blank", "partial"}} == demo_scores
     assert listener.connections == 0
@@ -81,5 +80,5 @@ def test_demo_then_a_hostile_class(course):
     assert all(f",{s.student}," in csv for s in hostile)
     unreadable = {"renamed", "missing", "not-json"}
     for s in hostile:
-        html = course / "feedback" / s.student / CHEAPEST / f"{CHEAPEST}.html"
+        html = course / "feedback" / s.student / s.assignment / f"{s.assignment}.html"
         assert html.is_file() == (s.student not in unreadable), s.student
