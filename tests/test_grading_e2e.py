@@ -1,7 +1,8 @@
 """The real course end to end: `demo` on the three assignments, then the hostile class on every assignment.
 
-About 4-5 minutes on 2 cores (51 hostile submissions, 2 workers). The kernels use the scikit-learn digits stand-in (CONVCOURSE_DATASET=digits):
-what is under test is the grading pipeline, and the notebooks' tests check code and shapes, not accuracy.
+About 4-5 minutes on 2 cores (51 hostile submissions, 2 workers). The kernels use the scikit-learn
+digits stand-in (CONVCOURSE_DATASET=digits): what is under test is the grading pipeline, and the
+notebooks' tests check code and shapes, not accuracy.
 """
 from __future__ import annotations
 
