@@ -3,11 +3,12 @@
 The loop follows the lab (Adam, cross-entropy, batch 64, validation every 500 steps) but keeps
 the data as tensors on the device, accumulates accuracy and loss on the device (no per-batch
 host sync, no scikit-learn), evaluates in large batches under `torch.inference_mode`, and shows
-a `tqdm.auto` progress bar. Device and bfloat16 detection live here too.
+a `tqdm.auto` progress bar. Device, bfloat16 and memory-format choices are in `convcourse.hardware`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -20,6 +21,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from convcourse.data import iterate_batches
+from convcourse.hardware import (_adam, _eval_batch, _is_channels_last, bf16_default, channels_last_default,
+                                 channels_last_grads, cpu_native_bf16, default_device, resolve_device)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,8 +34,6 @@ __all__ = [
 
 BUDGET_ENV = "CONVCOURSE_MAX_STEPS"
 BUDGET_EVAL_IMAGES = 2000  # images scored per evaluation while the training budget is set
-EVAL_BATCH = 1024  # evaluation batch on accelerators
-CPU_EVAL_BATCH = 256  # on the CPU: measured 1.7-2.9x faster than 1024 for ConvModel2 (cache-sized activations)
 _POSTFIX_SECONDS = 0.5  # how often the bar's loss/accuracy is read back (one host sync each time)
 
 
@@ -98,83 +99,6 @@ class History:
     def as_dict(self) -> dict[str, Any]:
         """All fields as plain Python values (e.g. for JSON)."""
         return asdict(self)
-
-
-# ----------------------------------------------------------------------------- hardware
-
-
-def default_device() -> torch.device:
-    """CUDA if available, else Apple's MPS, else the CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """`device` as a torch.device (None: `default_device()`), refusing ones this machine lacks."""
-    if device is None:
-        return default_device()
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"unknown device {device!r}: use 'cpu', 'cuda', 'cuda:0', 'mps' or None") from err
-    if (dev.type == "cuda" and not torch.cuda.is_available()) or (
-        dev.type == "mps" and not torch.backends.mps.is_available()
-    ):
-        raise ValueError(f"device {device!r} is not available on this machine: use device=None or 'cpu'")
-    return dev
-
-
-def _cpuinfo_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return next((set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags")), set())
-    except OSError:  # not Linux
-        return set()
-
-
-def cpu_native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), per torch or /proc/cpuinfo."""
-    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    if any(probe is not None and probe() for probe in probes):
-        return True
-    return bool(_cpuinfo_flags() & {"avx512_bf16", "amx_bf16"})
-
-
-def bf16_default(device: torch.device) -> bool:
-    """bf16 autocast is on by default only on CPUs with native bf16; elsewhere it is opt-in."""
-    return device.type == "cpu" and cpu_native_bf16()
-
-
-def channels_last_default(device: torch.device, bf16: bool) -> bool:
-    """channels_last is on by default only together with bf16 on the CPU, where it measurably helps."""
-    # oneDNN's bf16 convs and max pooling run channels-last natively: ConvModel2 measured ~14 %
-    # faster steps and ~2x faster evaluation; in fp32 on an AVX2 CPU it measured within noise.
-    return device.type == "cpu" and bf16
-
-
-def _eval_batch(device: torch.device) -> int:
-    return CPU_EVAL_BATCH if device.type == "cpu" else EVAL_BATCH
-
-
-def _is_channels_last(model: nn.Module) -> bool:
-    return any(
-        p.ndim == 4 and not p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)
-        for p in model.parameters()
-    )
-
-
-def _adam(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Optimizer:
-    """Adam; on the CPU the fused kernel (one pass over all parameters) where this torch has it."""
-    params = list(model.parameters())
-    if device.type == "cpu":
-        try:
-            return torch.optim.Adam(params, lr=lr, fused=True)
-        except (RuntimeError, TypeError, ValueError):  # torch < 2.4: no fused Adam on the CPU
-            pass
-    return torch.optim.Adam(params, lr=lr)
 
 
 # ----------------------------------------------------------------------------- checks and the budget
@@ -443,7 +367,8 @@ def fit(
     bar = tqdm(total=total, disable=not progress, unit="step", desc=history.model_name, mininterval=_POSTFIX_SECONDS)
     start = last_postfix = time.perf_counter()
     step = 0
-    with torch.random.fork_rng(devices=cuda):  # dropout is seeded without touching the caller's RNG
+    layout = channels_last_grads(model) if use_cl else contextlib.nullcontext()
+    with torch.random.fork_rng(devices=cuda), layout:  # dropout is seeded without touching the caller's RNG
         torch.manual_seed(seed)
         model.train()
         while step < total:

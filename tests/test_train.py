@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from convcourse import train
+from convcourse import hardware, train
 from convcourse.data import Split
 from convcourse.models import ConvModelReg, Model, count_parameters
 from convcourse.train import BUDGET_ENV, Evaluation, evaluate, fit, plan_steps, predict
@@ -227,7 +227,7 @@ def test_missing_accelerator_is_refused() -> None:
 def test_bf16_detection_reads_the_cpu_flags(monkeypatch, flags, expected) -> None:
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
-    monkeypatch.setattr(train, "_cpuinfo_flags", lambda: flags)
+    monkeypatch.setattr(hardware, "_cpuinfo_flags", lambda: flags)
     assert train.cpu_native_bf16() is expected
     assert train.bf16_default(torch.device("cpu")) is expected
     assert train.bf16_default(torch.device("cuda")) is False
@@ -236,3 +236,25 @@ def test_bf16_detection_reads_the_cpu_flags(monkeypatch, flags, expected) -> Non
 def test_bf16_default_follows_this_cpu(tiny_data) -> None:
     history = fit(Model(), tiny_data, epochs=1, max_steps=2, device="cpu", progress=False)
     assert history.bf16 is train.cpu_native_bf16()
+
+
+def test_channels_last_grads_keeps_the_layout_and_the_numbers() -> None:
+    torch.manual_seed(0)
+    model = ConvModelReg(dropout_p=0.0).to(memory_format=torch.channels_last)  # conv, BN, max pool, Flatten
+    x = torch.rand(4, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    pooled_grads: list[torch.Tensor] = []
+    model.features[-1].register_full_backward_hook(lambda _m, _gi, grad_out: pooled_grads.append(grad_out[0]))
+
+    def weight_grads() -> list[torch.Tensor]:
+        model.zero_grad(set_to_none=True)
+        model(x).square().sum().backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    plain = weight_grads()
+    with hardware.channels_last_grads(model):
+        kept = weight_grads()
+    after = weight_grads()
+    layouts = [g.is_contiguous(memory_format=torch.channels_last) and not g.is_contiguous() for g in pooled_grads]
+    assert layouts == [False, True, False]  # only inside the context, and the hooks are gone afterwards
+    assert all(torch.equal(a, b) for a, b in zip(plain, kept))
+    assert all(torch.equal(a, b) for a, b in zip(plain, after))
