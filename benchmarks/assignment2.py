@@ -23,10 +23,12 @@ import os
 import statistics
 import time
 
+import pandas as pd
 import torch
 
 from convcourse.data import load_mnist
 from convcourse.models import VARIANT_NOTES, VARIANTS
+from convcourse.plots import comparison
 from convcourse.train import BUDGET_ENV, Evaluation, History, evaluate, fit
 
 MAIN_MODELS = ("mlp", "conv1", "conv2", "conv_bn")
@@ -57,10 +59,6 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, data {data.source}, "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
 
-    import pandas as pd
-
-    from convcourse.plots import comparison
-
     tables, totals = [], []
     for seed in args.seeds:
         histories: dict[str, History] = {}
@@ -78,7 +76,7 @@ def main() -> None:
         if args.figure and not tables:
             fig.savefig(args.figure, dpi=120)
         print(f"seed {seed}: {total:.1f} s in all")
-        _print(pd, table)
+        _print(table)
         tables.append(table)
         totals.append(total)
 
@@ -88,12 +86,13 @@ def main() -> None:
     if len(tables) > 1:
         medians["test_min"], medians["test_max"] = numbers["test_accuracy"].min(), numbers["test_accuracy"].max()
         print(f"medians over seeds {args.seeds} (per-seed totals: {', '.join(f'{t:.1f}' for t in totals)} s)")
-        _print(pd, medians)
+        _print(medians)
     main = [medians.loc[name, "test_accuracy"] for name in MAIN_MODELS if name in medians.index]
     print(f"total_seconds={statistics.median(totals):.1f} min_test_accuracy={min(main) if main else float('nan'):.4f}")
 
 
-def _print(pd, table) -> None:
+def _print(table: pd.DataFrame) -> None:
+    """A table with accuracies to 4 places and times to 0.1 s."""
     with pd.option_context("display.width", 200, "display.max_colwidth", 70):
         print(table.round({"wall_time_s": 1, "valid_accuracy": 4, "test_accuracy": 4, "test_min": 4,
                            "test_max": 4}).to_string(), flush=True)

@@ -75,11 +75,13 @@ def _eval_batch(device: torch.device) -> int:
     return CPU_EVAL_BATCH if device.type == "cpu" else EVAL_BATCH
 
 
+def _strictly_channels_last(t: torch.Tensor) -> bool:
+    """4-D and laid out channels-last, not also NCHW-contiguous (as tensors with C == 1 or H == W == 1 are)."""
+    return t.ndim == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
+
+
 def _is_channels_last(model: nn.Module) -> bool:
-    return any(
-        p.ndim == 4 and not p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)
-        for p in model.parameters()
-    )
+    return any(_strictly_channels_last(p) for p in model.parameters())
 
 
 def _adam(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Optimizer:
@@ -104,8 +106,7 @@ def channels_last_grads(model: nn.Module) -> Iterator[None]:
 
     def before_flatten(_module: nn.Module, args: tuple) -> None:
         x = args[0] if args else None
-        if (isinstance(x, torch.Tensor) and x.ndim == 4 and x.requires_grad and not x.is_contiguous()
-                and x.is_contiguous(memory_format=torch.channels_last)):
+        if isinstance(x, torch.Tensor) and x.requires_grad and _strictly_channels_last(x):
             x.register_hook(to_channels_last)
 
     handles = [m.register_forward_pre_hook(before_flatten) for m in model.modules() if isinstance(m, nn.Flatten)]
