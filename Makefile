@@ -3,9 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.convcourse-installed
-ASSIGNMENTS := manual_convolution output_dimensions cnn_experiments
 
-.PHONY: demo test lab release grade venv clean
+.PHONY: demo test lint lab notebooks release grade venv clean
 
 venv: $(STAMP)
 
@@ -19,14 +18,23 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m convcourse.grading demo
 
-## test: the whole test suite (unit tests, nbval over source/, release, autograding and browser tests)
-# The training budget keeps the notebooks' training runs to seconds; fit() says so in its output.
-test: $(STAMP)
-	CONVCOURSE_MAX_STEPS=$${CONVCOURSE_MAX_STEPS:-50} $(PY) -m pytest tests source --nbval-lax -p no:cacheprovider
+## test: lint, then the whole test suite (unit tests, nbval over source/, release, autograding and browser tests)
+# The root conftest.py gives the suite its training budget (convcourse.budget.TEST_STEPS) unless one is set.
+test: lint
+	$(PY) -m pytest tests source --nbval-lax -p no:cacheprovider
+
+## lint: ruff over the package, the authoring sources, tests and benchmarks (configured in pyproject.toml)
+lint: $(STAMP)
+	$(PY) -m ruff check .
 
 ## lab: JupyterLab on the student notebooks
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=release $$(test "$$(id -u)" = 0 && echo --allow-root)
+
+## notebooks: rebuild source/ from authoring/ (runs each notebook once), then regenerate release/
+notebooks: $(STAMP)
+	$(PY) -m authoring.build
+	$(PY) -m convcourse.grading release
 
 ## release: regenerate release/ from source/ with nbgrader
 release: $(STAMP)

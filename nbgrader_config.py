@@ -40,16 +40,15 @@ c.SandboxedKernelManager.file_size_mb = _env_int("CONVCOURSE_KERNEL_FILE_MB", 10
 # Test cells a student deleted are put back (locked test cells are always restored from the gradebook).
 c.OverwriteCells.add_missing_cells = True
 
-# The training budget for grading: every convcourse.fit in an autograded notebook stops after
-# this many steps (and says so), so a student's notebook is graded in seconds, not minutes.
-# It is set only in the environment of the kernels that autograding starts; a student's own
-# JupyterLab session is never shortened. $CONVCOURSE_MAX_STEPS overrides it.
-c.SandboxedKernelManager.kernel_env = {"CONVCOURSE_MAX_STEPS": os.environ.get("CONVCOURSE_MAX_STEPS") or "20"}
+# The training budget for grading (every convcourse.fit in a graded kernel stops after
+# convcourse.budget.GRADING_STEPS steps, and says so; $CONVCOURSE_MAX_STEPS overrides it for a run)
+# is set by configure_autograde below, in the environment of the graded kernels only: a student's
+# own JupyterLab session is never shortened.
 
-# ---- the sandbox: nbgrader's Execute/OverwriteCells replaced by convcourse's (see convcourse/autograde.py),
+# ---- the sandbox: nbgrader's Execute/OverwriteCells replaced by convcourse's (convcourse/grading/preprocessors.py),
 # kernels run without network, as their own user, with the course's private files hidden.
 try:
-    from convcourse.autograde import configure_autograde
+    from convcourse.grading.preprocessors import configure_autograde
 except ImportError as error:  # nbgrader run outside the course's environment: refuse to grade blind
     if "autograde" in sys.argv[1:2]:
         raise SystemExit(f"convcourse is not importable here ({error}); autograding needs its sandbox") from error

@@ -26,10 +26,11 @@ import time
 import pandas as pd
 import torch
 
+from convcourse.budget import BUDGET_ENV
 from convcourse.data import load_mnist
 from convcourse.models import VARIANT_NOTES, VARIANTS
 from convcourse.plots import comparison
-from convcourse.train import BUDGET_ENV, Evaluation, History, evaluate, fit
+from convcourse.train import Evaluation, History, evaluate, fit
 
 MAIN_MODELS = ("mlp", "conv1", "conv2", "conv_bn")
 

@@ -19,7 +19,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from convcourse import examples, grading, release
+from convcourse.grading import release, samples
+from convcourse.grading.course import assignments
+from convcourse.grading.pipeline import grade
+from convcourse.grading.report import autograded_scores
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,15 +32,15 @@ def course_copy(destination: Path) -> Path:
     destination.mkdir()
     shutil.copy2(ROOT / "nbgrader_config.py", destination)
     shutil.copytree(ROOT / "source", destination / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    release.generate(destination, tuple(grading.assignments(destination)))
+    release.generate(destination, tuple(assignments(destination)))
     return destination
 
 
 def hand_in(root: Path, students: int) -> dict[tuple[str, str], float]:
     """The full solution of every assignment for ``students`` students; their expected scores."""
     expected = {}
-    for assignment in grading.assignments(root):
-        full = examples.build(examples.context(root, assignment), "full")
+    for assignment in assignments(root):
+        full = samples.build(samples.context(root, assignment), "full")
         for number in range(1, students + 1):
             student = f"student{number:02d}"
             full.write(root, student)
@@ -48,9 +51,9 @@ def hand_in(root: Path, students: int) -> dict[tuple[str, str], float]:
 def timed_round(root: Path, workers: int, expected: dict) -> tuple[float, dict[str, list[float]]]:
     """Wall seconds of one forced grade round, and each job's seconds by assignment."""
     started = time.monotonic()
-    report = grading.grade(root, workers=workers, force=True, log=lambda *_: None)
+    report = grade(root, workers=workers, force=True, log=lambda *_: None)
     elapsed = time.monotonic() - started
-    scores = grading.autograded_scores(root)
+    scores = autograded_scores(root)
     wrong = {key: (scores.get(key), want) for key, want in expected.items() if scores.get(key, (None,))[0] != want}
     if wrong:
         raise SystemExit(f"benchmark invalid, scores differ from the full marks: {wrong}")
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--students and --jobs must be at least 1")
     data = ("digits stand-in" if os.environ.get("CONVCOURSE_DATASET") == "digits"
             else f"MNIST from {os.environ.get('CONVCOURSE_DATA') or 'the per-user cache'}")
-    print(f"{args.students} students x {len(grading.assignments(ROOT))} notebooks (full solutions), {data}, "
+    print(f"{args.students} students x {len(assignments(ROOT))} notebooks (full solutions), {data}, "
           f"CONVCOURSE_MAX_STEPS={os.environ.get('CONVCOURSE_MAX_STEPS') or '20 (nbgrader_config.py)'}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     with tempfile.TemporaryDirectory(prefix="convcourse-bench-") as scratch:

@@ -29,9 +29,10 @@ from torch import nn, optim
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
+from convcourse.budget import BUDGET_ENV
 from convcourse.data import load_mnist, resolve_root
 from convcourse.models import ConvModel2, Model
-from convcourse.train import BUDGET_ENV, fit
+from convcourse.train import fit
 
 FACTORIES = {"mlp": lambda: Model(), "conv2": lambda: ConvModel2(verbose=False)}
 

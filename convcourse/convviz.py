@@ -11,7 +11,7 @@ from typing import Any, Sequence, Union
 
 import numpy as np
 
-from . import _widgetkit as kit
+from . import widgetkit as kit
 from .shapes import conv_output_size
 
 Number = Union[int, float]

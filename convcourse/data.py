@@ -11,10 +11,23 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, MutableMapping, NamedTuple
+from typing import Iterator
 
 import torch
 from torch.utils.data import TensorDataset
+
+from convcourse.mnist_files import (
+    DATASETS,
+    MNIST_FILES,
+    FileInfo,
+    chosen_dataset,
+    default_root,
+    missing_message,
+    mnist_status,
+    raw_folder,
+    resolve_root,
+    select_dataset,
+)
 
 __all__ = [
     "MNIST_FILES",
@@ -35,20 +48,6 @@ __all__ = [
 ]
 
 
-class _FileInfo(NamedTuple):
-    size: int
-    md5: str
-    magic: int  # idx magic number: 2051 images, 2049 labels
-    count: int
-
-
-# The unpacked files' sizes and checksums (torchvision only lists md5s of the .gz archives).
-MNIST_FILES: dict[str, _FileInfo] = {
-    "train-images-idx3-ubyte": _FileInfo(47040016, "6bbc9ace898e44ae57da46a324031adb", 2051, 60000),
-    "train-labels-idx1-ubyte": _FileInfo(60008, "a25bea736e30d166cdddb491f175f624", 2049, 60000),
-    "t10k-images-idx3-ubyte": _FileInfo(7840016, "2646ac647ad5339dbf082846283269ea", 2051, 10000),
-    "t10k-labels-idx1-ubyte": _FileInfo(10008, "27ae3e4e09519cfbb04c329615203637", 2049, 10000),
-}
 TRAIN_SIZE = 50_000  # the rest of the 60,000 training images is the validation split
 DIGITS_SPLIT = (1297, 250, 250)  # 1,797 scikit-learn digits
 
@@ -61,71 +60,6 @@ class MNISTCorruptError(ValueError):
     """An MNIST file exists but has the wrong size, header or checksum."""
 
 
-# ----------------------------------------------------------------------------- where the files live
-
-
-def default_root() -> Path:
-    """Per-user cache folder for the data (e.g. ~/.cache/convcourse on Linux)."""
-    import platformdirs  # only needed here; keeps the import cost off other code paths
-
-    return Path(platformdirs.user_cache_dir("convcourse"))
-
-
-def resolve_root(root: str | os.PathLike | None = None) -> Path:
-    """The data folder: `root`, else $CONVCOURSE_DATA, else `default_root()`."""
-    if root is not None:
-        return Path(root).expanduser()
-    env = os.environ.get("CONVCOURSE_DATA", "").strip()
-    return Path(env).expanduser() if env else default_root()
-
-
-def raw_folder(root: str | os.PathLike | None = None) -> Path:
-    """torchvision's layout: `<root>/MNIST/raw`."""
-    return resolve_root(root) / "MNIST" / "raw"
-
-
-def mnist_status(root: str | os.PathLike | None = None) -> str | None:
-    """Cheap check (existence and sizes only): None when the four files look right, else why not."""
-    raw = raw_folder(root)
-    for name, info in MNIST_FILES.items():
-        path = raw / name
-        if not path.is_file():
-            return f"{path} is missing"
-        if path.stat().st_size != info.size:
-            return f"{path} has {path.stat().st_size} bytes, expected {info.size}"
-    return None
-
-
-def select_dataset(environ: MutableMapping[str, str] | None = None) -> str:
-    """For test sessions: keep an explicit $CONVCOURSE_DATASET, else use MNIST when its files are
-    present, else set CONVCOURSE_DATASET=digits in `environ`. Returns a one-line announcement."""
-    env = os.environ if environ is None else environ
-    chosen = env.get("CONVCOURSE_DATASET", "").strip().lower()
-    if chosen:
-        return f"convcourse: dataset {chosen!r} (CONVCOURSE_DATASET was set by the caller)"
-    root = Path(env["CONVCOURSE_DATA"]).expanduser() if env.get("CONVCOURSE_DATA", "").strip() else default_root()
-    problem = mnist_status(root)
-    if problem is None:
-        env["CONVCOURSE_DATASET"] = "mnist"
-        return f"convcourse: dataset 'mnist': real MNIST from {raw_folder(root)}"
-    env["CONVCOURSE_DATASET"] = "digits"
-    return (
-        f"convcourse: !!! REAL MNIST NOT FOUND ({problem}; set CONVCOURSE_DATA): this session uses the "
-        "scikit-learn DIGITS stand-in, CONVCOURSE_DATASET=digits !!!"
-    )
-
-
-def _missing_message(raw: Path, cause: BaseException | None = None) -> str:
-    names = "\n".join(f"  {raw / name}" for name in MNIST_FILES)
-    why = f"\nThe download failed: {cause}" if cause is not None else ""
-    return (
-        f"MNIST is not in {raw}. These four files are needed there:\n{names}\n"
-        "Do one of: (1) run load_mnist() once with network access (download=True, the default), "
-        f"(2) copy the four unpacked files into {raw}, or (3) set CONVCOURSE_DATA to a folder "
-        "that holds MNIST/raw/ with them." + why
-    )
-
-
 def _download(root: Path) -> None:
     """Fetch the four files with torchvision; any failure becomes MNISTMissingError."""
     from torchvision.datasets import MNIST
@@ -136,7 +70,7 @@ def _download(root: Path) -> None:
         MNIST(str(root), train=True, download=True)
         MNIST(str(root), train=False, download=True)
     except Exception as err:  # torchvision raises RuntimeError/URLError/OSError when offline
-        raise MNISTMissingError(_missing_message(raw, err)) from err
+        raise MNISTMissingError(missing_message(raw, err)) from err
 
 
 # ----------------------------------------------------------------------------- reading and checking
@@ -150,7 +84,7 @@ def _stat_key(path: Path) -> tuple[str, int, int, int]:
     return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def _read_idx(path: Path, info: _FileInfo, *, check_md5: bool) -> torch.Tensor:
+def _read_idx(path: Path, info: FileInfo, *, check_md5: bool) -> torch.Tensor:
     """Read one idx file into a uint8 tensor, refusing wrong sizes, headers or checksums."""
     size = path.stat().st_size
     if size != info.size:
@@ -194,7 +128,7 @@ def verify_mnist(root: str | os.PathLike | None = None, *, check_md5: bool = Tru
     """Check the four files (size, header, md5); return the raw folder or raise a clear error."""
     raw = raw_folder(root)
     if any(not (raw / name).is_file() for name in MNIST_FILES):
-        raise MNISTMissingError(_missing_message(raw))
+        raise MNISTMissingError(missing_message(raw))
     for name, info in MNIST_FILES.items():
         _read_idx(raw / name, info, check_md5=check_md5)
     return raw
@@ -347,21 +281,20 @@ def load_mnist(
     Files are downloaded only when missing (and `download` is true). `dataset=None` reads
     $CONVCOURSE_DATASET: "mnist" (default) or "digits" (the announced scikit-learn stand-in).
     """
-    choice = dataset if dataset is not None else os.environ.get("CONVCOURSE_DATASET", "") or "mnist"
-    choice = choice.strip().lower()
+    choice = (dataset if dataset is not None else chosen_dataset() or "mnist").strip().lower()
     if choice == "digits":
         return load_digits28()
     if choice != "mnist":
-        raise ValueError(f"dataset must be 'mnist' or 'digits', got {choice!r}")
+        raise ValueError(f"dataset must be {' or '.join(map(repr, DATASETS))}, got {choice!r}")
 
     base = resolve_root(root)
     raw = base / "MNIST" / "raw"
     if any(not (raw / name).is_file() for name in MNIST_FILES):
         if not download:
-            raise MNISTMissingError(_missing_message(raw))
+            raise MNISTMissingError(missing_message(raw))
         _download(base)
         if any(not (raw / name).is_file() for name in MNIST_FILES):
-            raise MNISTMissingError(_missing_message(raw))
+            raise MNISTMissingError(missing_message(raw))
 
     tensors = {name: _read_idx(raw / name, info, check_md5=check_md5) for name, info in MNIST_FILES.items()}
     train_x = _to_float(tensors["train-images-idx3-ubyte"])

@@ -14,9 +14,8 @@ import operator
 from dataclasses import dataclass
 from typing import Any, Union
 
-from . import _widgetkit as kit
-from .shapes import (Conv2dSpec, LayerShape, LinearSpec, Pool2dSpec, ShapeError, format_trace,
-                     trace_shapes)
+from . import widgetkit as kit
+from .shapes import Conv2dSpec, LayerShape, LinearSpec, Pool2dSpec, ShapeError, format_trace, trace_shapes
 
 # The lab's ConvModel2 for a (1, 28, 28) MNIST image, head included.
 CONV_MODEL_2 = """\

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -20,20 +19,24 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from convcourse.budget import BUDGET_ENV, EVAL_IMAGES, step_budget
 from convcourse.data import iterate_batches
-from convcourse.hardware import (_adam, _eval_batch, _is_channels_last, bf16_default, channels_last_default,
-                                 channels_last_grads, cpu_native_bf16, default_device, resolve_device)
+from convcourse.hardware import (
+    adam,
+    bf16_default,
+    channels_last_default,
+    channels_last_grads,
+    cpu_native_bf16,
+    eval_batch_size,
+    is_channels_last,
+    resolve_device,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = [
-    "BUDGET_ENV", "Evaluation", "History", "bf16_default", "channels_last_default", "cpu_native_bf16", "default_device",
-    "evaluate", "fit", "plan_steps", "predict", "resolve_device", "step_budget",
-]
+__all__ = ["Evaluation", "History", "evaluate", "fit", "plan_steps", "predict"]
 
-BUDGET_ENV = "CONVCOURSE_MAX_STEPS"
-BUDGET_EVAL_IMAGES = 2000  # images scored per evaluation while the training budget is set
 _POSTFIX_SECONDS = 0.5  # how often the bar's loss/accuracy is read back (one host sync each time)
 
 
@@ -104,30 +107,20 @@ class History:
 # ----------------------------------------------------------------------------- checks and the budget
 
 
-def step_budget() -> int | None:
-    """The step cap from $CONVCOURSE_MAX_STEPS (None when unset or empty)."""
-    raw = os.environ.get(BUDGET_ENV, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{BUDGET_ENV} must be a positive whole number of steps, got {raw!r}")
-    return int(raw)
-
-
 def _budget_slice(
     images: torch.Tensor, targets: torch.Tensor, *, announce: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Under $CONVCOURSE_MAX_STEPS, the first BUDGET_EVAL_IMAGES images: a capped run is a smoke
+    """Under $CONVCOURSE_MAX_STEPS, the first EVAL_IMAGES images: a capped run is a smoke
     run, and scoring 10,000 images per check would cost more than its training."""
-    if step_budget() is None or len(targets) <= BUDGET_EVAL_IMAGES:
+    if step_budget() is None or len(targets) <= EVAL_IMAGES:
         return images, targets
     if announce:
         print(
-            f"convcourse: training budget ({BUDGET_ENV}): evaluating on the first {BUDGET_EVAL_IMAGES:,} "
+            f"convcourse: training budget ({BUDGET_ENV}): evaluating on the first {EVAL_IMAGES:,} "
             f"of {len(targets):,} images",
             flush=True,
         )
-    return images[:BUDGET_EVAL_IMAGES], targets[:BUDGET_EVAL_IMAGES]
+    return images[:EVAL_IMAGES], targets[:EVAL_IMAGES]
 
 
 def plan_steps(n_train: int, epochs: int, batch_size: int, max_steps: int | None) -> tuple[int, int, str]:
@@ -201,11 +194,11 @@ def _scores(
     """(summed cross-entropy, predictions) over tensors, in eval mode and large batches."""
     was_training = model.training
     model.eval()
-    channels_last = _is_channels_last(model)
+    channels_last = is_channels_last(model)
     try:
         loss_sum = torch.zeros((), device=device)
         preds = []
-        for x, y in iterate_batches(images, targets, batch_size or _eval_batch(device)):
+        for x, y in iterate_batches(images, targets, batch_size or eval_batch_size(device)):
             x = x.to(device, non_blocking=True)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -343,7 +336,7 @@ def fit(
     images, targets = data.train.images.to(dev), data.train.targets.to(dev)
     valid_x, valid_y = (t.to(dev) for t in _budget_slice(data.valid.images, data.valid.targets, announce=True))
     num_classes = int(max(targets.max(), valid_y.max())) + 1
-    optimizer = _adam(model, lr, dev)
+    optimizer = adam(model, lr, dev)
     shuffler = torch.Generator().manual_seed(seed)
     meter = _Meter(dev)
     cuda = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []

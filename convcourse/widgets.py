@@ -10,9 +10,18 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from . import _widgetkit as kit
-from .convviz import (EXAMPLE_INPUT, EXAMPLE_KERNEL, ConvPlan, ConvStep, Number, as_grid, plan_convolution,
-                      render_html, render_text)
+from . import widgetkit as kit
+from .convviz import (
+    EXAMPLE_INPUT,
+    EXAMPLE_KERNEL,
+    ConvPlan,
+    ConvStep,
+    Number,
+    as_grid,
+    plan_convolution,
+    render_html,
+    render_text,
+)
 from .layerstack import CONV_MODEL_2, LayerStack
 from .shapes import ShapeError, conv2d_output_shape, conv2d_parameter_count, formula, pool2d_output_shape
 

@@ -6,12 +6,12 @@ import ast
 import nbformat
 import pytest
 from nbgrader.utils import determine_grade
+from tiny_course import tiny_notebook
 from traitlets.config import Config
 
-from convcourse import hostile, sandbox
-from convcourse.notebook_points import is_solution_code, is_test
-from convcourse.autograde import GradingExecute, strip_token, with_token
-from tiny_course import tiny_notebook
+from convcourse.grading import hostile_cells, sandbox
+from convcourse.grading.points import is_solution_code, is_test
+from convcourse.grading.preprocessors import GradingExecute, strip_token, with_token
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not sandbox.sandbox_status().available, reason=sandbox.sandbox_status().reason)]
@@ -55,14 +55,14 @@ def test_swallowed_errors_win_everything_only_without_the_checks(tmp_path):
     for cell in blank.cells:
         if is_solution_code(cell):
             cell.source = "raise NotImplementedError()"
-    attacked = with_cells(blank, "imports", hostile.SWALLOW_AST)
+    attacked = with_cells(blank, "imports", hostile_cells.SWALLOW_AST)
     assert sum(autograded_points(attacked, tmp_path, integrity_checks=False).values()) == 4
     assert sum(autograded_points(attacked, tmp_path).values()) == 0
 
 
 def test_memory_a_failed_cell_grabbed_is_given_back(tmp_path):
     # The bomb ends in MemoryError at the cap; its traceback would keep the memory and starve later cells.
-    nb = with_cells(tiny_notebook(), "imports", hostile.bomb(2048))
+    nb = with_cells(tiny_notebook(), "imports", hostile_cells.bomb(2048))
     square = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "square")
     square.source = "_scratch = bytearray(700 * 2**20)  # a solution that needs memory\ndel _scratch\n" + square.source
     starved = autograded_points(nb, tmp_path, memory_mb=1024, integrity_checks=False)

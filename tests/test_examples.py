@@ -5,9 +5,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from convcourse import examples, hostile, notebook_points
 from tiny_course import ASSIGNMENT, tiny_notebook
+
+from convcourse.grading import hostile_cells, points, samples
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,7 +16,7 @@ def _release(source: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """What nbgrader's ClearSolutions makes of the tiny notebook (enough for these tests)."""
     release = nbformat.reads(nbformat.writes(source), as_version=4)
     for cell in release.cells:
-        if notebook_points.is_solution_code(cell):
+        if points.is_solution_code(cell):
             head = cell.source.split("### BEGIN SOLUTION")[0]
             cell.source = head + "# YOUR CODE HERE\n" + "    " * head.startswith("def") + "raise NotImplementedError()"
         cell.source = cell.source.split("### BEGIN HIDDEN TESTS")[0]
@@ -24,22 +24,22 @@ def _release(source: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 @pytest.fixture
-def ctx() -> examples.Context:
+def ctx() -> samples.Context:
     source = tiny_notebook()
-    return examples.Context(ASSIGNMENT, source, _release(source))
+    return samples.Context(ASSIGNMENT, source, _release(source))
 
 
 def test_points_come_from_the_notebook(ctx):
-    assert [(grade_id, points) for _, grade_id, points in notebook_points.tests(ctx.source)] == [
+    assert [(grade_id, points) for _, grade_id, points in points.tests(ctx.source)] == [
         ("test_square", 1.0), ("test_answer", 2.0), ("test_square_hidden", 1.0)]
-    assert notebook_points.total_points(ctx.source) == 4.0  # the written answer (1 point) is graded by hand
+    assert points.total_points(ctx.source) == 4.0  # the written answer (1 point) is graded by hand
 
 
 def test_names_follow_bindings_and_reads():
     source = "import numpy as np\ndef f(x):\n    t = x\n    return g(t) + np.pi\ny = f(2) + z"
-    bound, read = notebook_points.names(source)
+    bound, read = points.names(source)
     assert bound == {"np", "f", "y"} and read == {"g", "z"}  # x and t are f's own
-    assert notebook_points.names("%timeit f()") == (set(), {"<unparsable cell>"})
+    assert points.names("%timeit f()") == (set(), {"<unparsable cell>"})
 
 
 def test_passing_tests_follow_names_through_helpers():
@@ -50,54 +50,54 @@ def test_passing_tests_follow_names_through_helpers():
         nbformat.v4.new_code_cell("assert f(1) == 2", metadata={"nbgrader": {"grade": True, "grade_id": "t_f"}}),
         nbformat.v4.new_code_cell("assert 1 + 1 == 2", metadata={"nbgrader": {"grade": True, "grade_id": "t_ok"}}),
     ])
-    assert notebook_points.passing_tests(nb, {"g"}) == {"t_ok"}
-    assert notebook_points.passing_tests(nb, set()) == {"t_f", "t_ok"}
+    assert points.passing_tests(nb, {"g"}) == {"t_ok"}
+    assert points.passing_tests(nb, set()) == {"t_f", "t_ok"}
 
 
-@pytest.mark.parametrize("case", examples.CASES)
+@pytest.mark.parametrize("case", samples.CASES)
 def test_every_case_builds_with_a_score_within_the_points(ctx, case):
-    submission = examples.build(ctx, case)
-    assert submission.files and 0 <= submission.expected <= notebook_points.total_points(ctx.source)
+    submission = samples.build(ctx, case)
+    assert submission.files and 0 <= submission.expected <= points.total_points(ctx.source)
     assert submission.student == case.replace("_", "-")
 
 
 def test_demo_scores_are_computed(ctx):
-    scores = {case: examples.build(ctx, case).expected for case in examples.DEMO_CASES}
+    scores = {case: samples.build(ctx, case).expected for case in samples.DEMO_CASES}
     # partial: `square` done, `answer` left as released, so test_answer fails and the square tests pass
     assert scores == {"full": 4.0, "blank": 0.0, "partial": 1.0 + 1.0}
 
 
 def test_a_kernel_lost_halfway_keeps_the_tests_before_it(ctx):
-    nb, index = examples.insert_cell(ctx.source, hostile.OS_EXIT, "middle")
-    assert [c.source for c in nb.cells].index(hostile.OS_EXIT) == index
-    assert examples.build(ctx, "os_exit").expected == notebook_points.points_before(nb, index) == 1.0
-    assert examples.build(ctx, "kill_kernel").expected == 4.0  # its last cell: every test ran before it
+    nb, index = samples.insert_cell(ctx.source, hostile_cells.OS_EXIT, "middle")
+    assert [c.source for c in nb.cells].index(hostile_cells.OS_EXIT) == index
+    assert samples.build(ctx, "os_exit").expected == points.points_before(nb, index) == 1.0
+    assert samples.build(ctx, "kill_kernel").expected == 4.0  # its last cell: every test ran before it
 
 
 def test_hostile_notebooks_carry_the_hostile_cell(ctx):
-    network = examples.build(ctx, "network").files[f"{ASSIGNMENT}.ipynb"].decode()
-    assert "('127.0.0.1', 4242)" in hostile.network(("127.0.0.1", 4242)) and "create_connection" in network
-    edited = nbformat.reads(examples.build(ctx, "edited_tests").files[f"{ASSIGNMENT}.ipynb"].decode(), 4)
-    assert [c.source for c in edited.cells if notebook_points.is_test(c)] == ["pass"] * 3
-    deleted = nbformat.reads(examples.build(ctx, "deleted_tests").files[f"{ASSIGNMENT}.ipynb"].decode(), 4)
-    assert not notebook_points.tests(deleted)
+    network = samples.build(ctx, "network").files[f"{ASSIGNMENT}.ipynb"].decode()
+    assert "('127.0.0.1', 4242)" in hostile_cells.network(("127.0.0.1", 4242)) and "create_connection" in network
+    edited = nbformat.reads(samples.build(ctx, "edited_tests").files[f"{ASSIGNMENT}.ipynb"].decode(), 4)
+    assert [c.source for c in edited.cells if points.is_test(c)] == ["pass"] * 3
+    deleted = nbformat.reads(samples.build(ctx, "deleted_tests").files[f"{ASSIGNMENT}.ipynb"].decode(), 4)
+    assert not points.tests(deleted)
 
 
 def test_bad_input_gets_clear_errors(ctx, tmp_path):
     with pytest.raises(ValueError, match="unknown example case 'nope'"):
-        examples.build(ctx, "nope")
+        samples.build(ctx, "nope")
     with pytest.raises(FileNotFoundError, match="no notebook at"):
-        examples.context(tmp_path, "missing_assignment")
-    stale = examples.Context(ASSIGNMENT, ctx.source, nbformat.v4.new_notebook())
+        samples.context(tmp_path, "missing_assignment")
+    stale = samples.Context(ASSIGNMENT, ctx.source, nbformat.v4.new_notebook())
     with pytest.raises(ValueError, match="regenerate release/"):
-        examples.build(stale, "partial")
+        samples.build(stale, "partial")
 
 
 def test_write_replaces_the_submission_folder(ctx, tmp_path):
     old = tmp_path / "submitted" / "full" / ASSIGNMENT / "old.txt"
     old.parent.mkdir(parents=True)
     old.write_text("left over")
-    folder = examples.build(ctx, "full").write(tmp_path)
+    folder = samples.build(ctx, "full").write(tmp_path)
     assert sorted(p.name for p in folder.iterdir()) == [f"{ASSIGNMENT}.ipynb"]
 
 
@@ -105,6 +105,6 @@ def test_write_replaces_the_submission_folder(ctx, tmp_path):
 def test_course_notebooks_give_a_partial_score_strictly_between(assignment):
     if not (ROOT / "release" / assignment / f"{assignment}.ipynb").is_file():
         pytest.skip(f"release/{assignment} not generated yet")
-    ctx = examples.context(ROOT, assignment)
-    partial = examples.build(ctx, "partial").expected
-    assert 0 < partial < notebook_points.total_points(ctx.source)
+    ctx = samples.context(ROOT, assignment)
+    partial = samples.build(ctx, "partial").expected
+    assert 0 < partial < points.total_points(ctx.source)

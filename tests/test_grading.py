@@ -15,11 +15,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from convcourse import examples, grading, sandbox
-from convcourse.notebook_points import is_test
 from test_sandbox import Listener
 from tiny_course import ASSIGNMENT, make_course
+
+from convcourse.grading import samples, sandbox
+from convcourse.grading.__main__ import main
+from convcourse.grading.points import is_test
+from convcourse.grading.report import autograded_scores
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sandbox.sandbox_status().available,
                                                   reason=f"sandbox unavailable: {sandbox.sandbox_status().reason}")]
@@ -30,7 +32,7 @@ GRADING_ENV = {"CONVCOURSE_DATASET": "digits", "CONVCOURSE_CELL_TIMEOUT": "4", "
 @dataclass
 class Graded:
     root: Path
-    made: list[examples.Submission]
+    made: list[samples.Submission]
     output: str
     connections: int
     scores: dict
@@ -56,13 +58,13 @@ def graded():
     folder = course_dir("convcourse-tiny-")
     root = make_course(folder / "course")
     listener = Listener()
-    options = examples.Options(network_target=("127.0.0.1", listener.port), attack_root=str(root), bomb_mb=3072)
+    options = samples.Options(network_target=("127.0.0.1", listener.port), attack_root=str(root), bomb_mb=3072)
     try:
-        made = examples.write_examples(root, [ASSIGNMENT], tuple(examples.CASES), options)
+        made = samples.write_examples(root, [ASSIGNMENT], tuple(samples.CASES), options)
         done = run_grade(root, "--jobs", "2")
     finally:
         listener.close()
-    yield Graded(root, made, done.stdout, listener.connections, grading.autograded_scores(root),
+    yield Graded(root, made, done.stdout, listener.connections, autograded_scores(root),
                  (root / "nbgrader_config.py").read_bytes())
     shutil.rmtree(folder)
 
@@ -78,7 +80,7 @@ def outputs_text(nb: nbformat.NotebookNode, kind: str = "") -> str:
                      if not kind or output.get("output_type") == kind)
 
 
-@pytest.mark.parametrize("case", examples.CASES)
+@pytest.mark.parametrize("case", samples.CASES)
 def test_each_submission_gets_exactly_its_computed_score(graded, case):
     submission = next(s for s in graded.made if s.case == case)
     assert graded.scores[(submission.student, ASSIGNMENT)] == (submission.expected, 4.0), submission.about
@@ -140,7 +142,7 @@ def test_rerun_grades_only_new_and_changed_submissions(graded):
     full.write(graded.root, "partial")  # partial hands in again, now complete
     done = run_grade(graded.root, "--jobs", "2")
     assert "grading 2 submission(s)" in done.stdout
-    after = grading.autograded_scores(graded.root)
+    after = autograded_scores(graded.root)
     assert after[("late-student", ASSIGNMENT)] == after[("partial", ASSIGNMENT)] == (4.0, 4.0)
     assert {k: v for k, v in after.items() if k[0] not in ("late-student", "partial")} == \
            {k: v for k, v in before.items() if k[0] != "partial"}
@@ -177,15 +179,15 @@ def test_plain_nbgrader_commands_grade_sandboxed(tmp_path):
     listener = Listener()
     try:
         root = make_course(folder / "course")
-        ctx = examples.context(root, ASSIGNMENT, examples.Options(network_target=("127.0.0.1", listener.port)))
+        ctx = samples.context(root, ASSIGNMENT, samples.Options(network_target=("127.0.0.1", listener.port)))
         for case in ("full", "network"):
-            examples.build(ctx, case).write(root)
+            samples.build(ctx, case).write(root)
         env = {**os.environ, **GRADING_ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
         for command in (["autograde", ASSIGNMENT], ["generate_feedback", ASSIGNMENT], ["export"]):
             done = subprocess.run([sys.executable, "-m", "nbgrader", *command], cwd=root, env=env,
                                   capture_output=True, text=True, timeout=300)
             assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-        scores = grading.autograded_scores(root)
+        scores = autograded_scores(root)
         assert scores == {("full", ASSIGNMENT): (4.0, 4.0), ("network", ASSIGNMENT): (4.0, 4.0)}
         assert listener.connections == 0
         assert (root / "feedback" / "network" / ASSIGNMENT / f"{ASSIGNMENT}.html").is_file()
@@ -201,8 +203,8 @@ def test_grading_refuses_to_run_unsandboxed_unless_allowed(monkeypatch, tmp_path
     monkeypatch.delenv(sandbox.ALLOW_ENV, raising=False)
     for name, value in GRADING_ENV.items():
         monkeypatch.setenv(name, value)
-    assert grading.main(["--root", str(root), "grade"]) == 2
+    assert main(["--root", str(root), "grade"]) == 2
     assert "pretend: not root" in capsys.readouterr().err
     assert not (root / "grades.csv").exists()
-    assert grading.main(["--root", str(root), "grade", "--allow-unsandboxed"]) == 0  # nothing submitted: no kernels
+    assert main(["--root", str(root), "grade", "--allow-unsandboxed"]) == 0  # nothing submitted: no kernels
     assert "WITHOUT the sandbox" in capsys.readouterr().err

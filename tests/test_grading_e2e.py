@@ -14,13 +14,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
-from convcourse import examples, grading, sandbox
-from convcourse.notebook_points import total_points
 from test_sandbox import Listener
 
+from convcourse.grading import samples, sandbox
+from convcourse.grading.course import ASSIGNMENTS
+from convcourse.grading.points import total_points
+from convcourse.grading.report import autograded_scores
+
 ROOT = Path(__file__).resolve().parent.parent
-ASSIGNMENTS = ("manual_convolution", "output_dimensions", "cnn_experiments")
 ENV = {"CONVCOURSE_DATASET": "digits", "CONVCOURSE_CELL_TIMEOUT": "10", "CONVCOURSE_NOTEBOOK_TIMEOUT": "300",
        "CONVCOURSE_KERNEL_MEMORY_MB": "2048"}
 
@@ -56,20 +57,20 @@ def test_demo_then_a_hostile_class(course):
     assert "every example got exactly its expected score" in demo_output
     for assignment in ASSIGNMENTS:
         assert (course / "release" / assignment / f"{assignment}.ipynb").is_file()
-    demo_scores = grading.autograded_scores(course)
+    demo_scores = autograded_scores(course)
     for assignment in ASSIGNMENTS:
-        ctx = examples.context(course, assignment)
+        ctx = samples.context(course, assignment)
         assert demo_scores[("full", assignment)] == (total_points(ctx.source),) * 2
 
     listener = Listener()
     try:
-        options = examples.Options(network_target=("127.0.0.1", listener.port), attack_root=str(course), bomb_mb=4096)
-        hostile = examples.write_examples(course, list(ASSIGNMENTS), examples.HOSTILE_CASES, options)
+        options = samples.Options(network_target=("127.0.0.1", listener.port), attack_root=str(course), bomb_mb=4096)
+        hostile = samples.write_examples(course, list(ASSIGNMENTS), samples.HOSTILE_CASES, options)
         output = grading_cli(course, "grade")
     finally:
         listener.close()
 
-    scores = grading.autograded_scores(course)
+    scores = autograded_scores(course)
     wrong = {(s.student, s.assignment, s.expected, scores.get((s.student, s.assignment))) for s in hostile
              if scores.get((s.student, s.assignment), (None,))[0] != s.expected}
     assert not wrong, f"(student, assignment, expected, got): {sorted(wrong)}\n{output[-3000:]}"

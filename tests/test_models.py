@@ -11,7 +11,6 @@ from convcourse.models import (
     ConvModel2,
     ConvModelReg,
     ConvModelStride,
-    DeepMLP,
     Model,
     PrintSize,
     count_parameters,

@@ -14,8 +14,9 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from convcourse import plots  # noqa: E402
+from convcourse.budget import BUDGET_ENV  # noqa: E402
 from convcourse.models import ConvModel2, Model  # noqa: E402
-from convcourse.train import BUDGET_ENV, Evaluation, evaluate, fit  # noqa: E402
+from convcourse.train import Evaluation, evaluate, fit  # noqa: E402
 
 
 @pytest.fixture(scope="module")

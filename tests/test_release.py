@@ -14,10 +14,12 @@ import nbformat
 import pytest
 from nbgrader.nbgraderformat import MetadataValidator
 
-from convcourse import release
+from authoring import build
+from convcourse.budget import BUDGET_ENV, grading_budget
+from convcourse.grading import release
+from convcourse.grading.course import ASSIGNMENTS
 
-ROOT = release.ROOT
-SCRIPTS = ROOT / "scripts"
+ROOT = Path(__file__).resolve().parents[1]
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN MARK SCHEME",
            "Model answer")
 
@@ -44,7 +46,7 @@ def regions(source: str, begin: str, end: str) -> list[str]:
 
 def test_release_is_regenerated_identically():
     problems = release.check(ROOT)
-    assert not problems, "release/ is stale; run `.venv/bin/python -m convcourse.release`:\n" + "\n".join(problems)
+    assert not problems, "release/ is stale; run `make release`:\n" + "\n".join(problems)
 
 
 def test_compare_trees_sees_real_changes_but_not_volatile_metadata(tmp_path):
@@ -65,23 +67,18 @@ def test_compare_trees_sees_real_changes_but_not_volatile_metadata(tmp_path):
     assert release.compare_trees(a, b) == ["unexpected: x/extra.txt", "differs: x/n.ipynb (first at cell 0, id c1)"]
 
 
-def test_source_notebooks_are_what_the_build_script_writes():
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        import build_notebooks
-    finally:
-        sys.path.remove(str(SCRIPTS))
-    for assignment in release.ASSIGNMENTS:
-        built, committed = build_notebooks.build(assignment), read("source", assignment)
+def test_source_notebooks_are_what_the_build_writes():
+    for assignment in ASSIGNMENTS:
+        built, committed = build.build(assignment), read("source", assignment)
         assert [(c.id, c.cell_type, c.source, c.metadata) for c in built.cells] == \
                [(c.id, c.cell_type, c.source, c.metadata) for c in committed.cells], \
-               f"{assignment}: rebuild with `.venv/bin/python scripts/build_notebooks.py {assignment}`"
+               f"{assignment}: rebuild with `make notebooks`"
 
 
 # ---------------------------------------------------------------- nbgrader structure
 
 
-@pytest.mark.parametrize("assignment", release.ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_source_metadata_is_valid_and_complete(assignment):
     notebook = read("source", assignment)
     MetadataValidator().validate_nb(notebook)  # nbgrader's own schema check (version 3)
@@ -110,7 +107,7 @@ def test_points_per_assignment():
 
 
 def test_source_notebooks_are_committed_without_stray_outputs():
-    for assignment in release.ASSIGNMENTS:
+    for assignment in ASSIGNMENTS:
         for cell in read("source", assignment).cells:
             if cell.cell_type == "code" and "# NBVAL_CHECK_OUTPUT" not in cell.source:
                 assert not cell.outputs and cell.execution_count is None, cell.id
@@ -119,7 +116,7 @@ def test_source_notebooks_are_committed_without_stray_outputs():
 # ---------------------------------------------------------------- nothing leaks into release/
 
 
-@pytest.mark.parametrize("assignment", release.ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_release_contains_no_solutions_hidden_tests_or_model_answers(assignment):
     text = notebook_path("release", assignment).read_text()
     for marker in MARKERS:
@@ -149,7 +146,7 @@ def test_release_contains_no_solutions_hidden_tests_or_model_answers(assignment)
 
 def validate(path: Path) -> str:
     """`nbgrader validate` on one notebook (it executes it); returns what nbgrader printed."""
-    env = {**os.environ, "CONVCOURSE_MAX_STEPS": os.environ.get("CONVCOURSE_MAX_STEPS", "20")}
+    env = {**os.environ, BUDGET_ENV: str(grading_budget())}
     done = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(path)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     return done.stdout + done.stderr

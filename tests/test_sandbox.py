@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from convcourse import sandbox
-from convcourse.sandbox_cgroup import memory_cgroup_available
+from convcourse.grading import sandbox
+from convcourse.grading.sandbox.cgroup import memory_cgroup_available
 
 STATUS = sandbox.sandbox_status()
 needs_sandbox = pytest.mark.skipif(not STATUS.available, reason=f"sandbox unavailable here: {STATUS.reason}")
@@ -216,7 +216,7 @@ def test_processes_a_kernel_leaves_behind_die_with_it(tmp_path):
 @needs_sandbox
 def test_kernel_dies_when_the_grader_that_started_it_dies(tmp_path):
     token = f"{300 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 10**6}"
-    grader = subprocess.Popen([sys.executable, "-c", "import subprocess, time\nfrom convcourse import sandbox\n"
+    grader = subprocess.Popen([sys.executable, "-c", "import subprocess, time\nfrom convcourse.grading import sandbox\n"
                                f"subprocess.Popen(sandbox.launcher_command(['sleep', '{token}'], sandbox.Spec()))\n"
                                "time.sleep(60)"], cwd=tmp_path)
     deadline = time.monotonic() + 10

@@ -9,10 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from convcourse import hardware, train
+from convcourse import hardware
+from convcourse.budget import BUDGET_ENV, EVAL_IMAGES
 from convcourse.data import Split
 from convcourse.models import ConvModelReg, Model, count_parameters
-from convcourse.train import BUDGET_ENV, Evaluation, evaluate, fit, plan_steps, predict
+from convcourse.train import Evaluation, evaluate, fit, plan_steps, predict
 
 # 1,297 digits training images at batch 64: 20 steps per epoch.
 STEPS_PER_EPOCH = 1297 // 64
@@ -158,16 +159,16 @@ def test_evaluate_on_a_hand_made_case(batch_size) -> None:
 
 def test_budget_evaluates_on_a_prefix_and_says_so(monkeypatch, capsys) -> None:
     model, _, _, _ = hand_made()
-    n = train.BUDGET_EVAL_IMAGES + 500
+    n = EVAL_IMAGES + 500
     # Only the images past the prefix are classified wrongly: the prefix alone scores 1.0.
-    images = torch.cat([torch.full((train.BUDGET_EVAL_IMAGES, 1, 28, 28), 0.0), torch.full((500, 1, 28, 28), 1.0)])
+    images = torch.cat([torch.full((EVAL_IMAGES, 1, 28, 28), 0.0), torch.full((500, 1, 28, 28), 1.0)])
     split = Split(images, torch.ones(n, dtype=torch.int64))
     monkeypatch.delenv(BUDGET_ENV, raising=False)
-    assert evaluate(model, split).accuracy == pytest.approx(train.BUDGET_EVAL_IMAGES / n)
+    assert evaluate(model, split).accuracy == pytest.approx(EVAL_IMAGES / n)
     assert "evaluating on the first" not in capsys.readouterr().out
     monkeypatch.setenv(BUDGET_ENV, "5")
     assert evaluate(model, split).accuracy == 1.0
-    assert f"evaluating on the first {train.BUDGET_EVAL_IMAGES:,} of {n:,} images" in capsys.readouterr().out
+    assert f"evaluating on the first {EVAL_IMAGES:,} of {n:,} images" in capsys.readouterr().out
 
 
 def bad_data(images: torch.Tensor, targets: torch.Tensor) -> SimpleNamespace:
@@ -217,8 +218,8 @@ def test_bad_arguments_are_refused(tiny_data, kwargs, message) -> None:
 def test_missing_accelerator_is_refused() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="not available"):
-            train.resolve_device("cuda")
-    assert train.resolve_device("cpu") == torch.device("cpu")
+            hardware.resolve_device("cuda")
+    assert hardware.resolve_device("cpu") == torch.device("cpu")
 
 
 @pytest.mark.parametrize(
@@ -228,14 +229,14 @@ def test_bf16_detection_reads_the_cpu_flags(monkeypatch, flags, expected) -> Non
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
     monkeypatch.setattr(hardware, "_cpuinfo_flags", lambda: flags)
-    assert train.cpu_native_bf16() is expected
-    assert train.bf16_default(torch.device("cpu")) is expected
-    assert train.bf16_default(torch.device("cuda")) is False
+    assert hardware.cpu_native_bf16() is expected
+    assert hardware.bf16_default(torch.device("cpu")) is expected
+    assert hardware.bf16_default(torch.device("cuda")) is False
 
 
 def test_bf16_default_follows_this_cpu(tiny_data) -> None:
     history = fit(Model(), tiny_data, epochs=1, max_steps=2, device="cpu", progress=False)
-    assert history.bf16 is train.cpu_native_bf16()
+    assert history.bf16 is hardware.cpu_native_bf16()
 
 
 def test_channels_last_grads_keeps_the_layout_and_the_numbers() -> None:

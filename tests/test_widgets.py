@@ -14,8 +14,7 @@ from torch import nn
 
 from convcourse import shapes
 from convcourse.models import ConvModel2, count_parameters
-from convcourse.widgets import (CONV_MODEL_2, EXAMPLE_INPUT, EXAMPLE_KERNEL, ConvVisualiser, LayerStack,
-                                ShapeCalculator)
+from convcourse.widgets import CONV_MODEL_2, EXAMPLE_INPUT, EXAMPLE_KERNEL, ConvVisualiser, LayerStack, ShapeCalculator
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 

@@ -1,43 +1,33 @@
-"""The instructor's pipeline: ``python -m convcourse.grading {release,grade,demo}`` (``make release/grade/demo``).
+"""One grade round over a course, and the demo that grades generated samples (``make grade``, ``make demo``).
 
 ``grade`` autogrades everything in ``submitted/<student>/<assignment>/`` in the sandbox, in parallel,
 skipping submissions unchanged since they were last graded; then it writes feedback HTML for what
 it graded, exports ``grades.csv`` and prints each student's autograded score per assignment. The
 gradebook is created on demand and kept in step with ``source/`` by nbgrader itself.
-``demo`` regenerates ``release/``, writes the example submissions of :mod:`convcourse.examples` into
+``demo`` regenerates ``release/``, writes the example submissions of :mod:`convcourse.grading.samples` into
 ``submitted/``, runs ``grade`` and checks every score against the one the examples expect.
 """
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
 import os
-import re
-import subprocess
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from convcourse import examples, sandbox
-from convcourse.autograde import HIDE_ENV
-from convcourse.grade_report import autograded_scores, export, feedback, table
-from convcourse.grading_jobs import (SCRATCH_PREFIX, STARTUP_SLACK, Result, load_config, merge, nbgrader_api, prepare,
-                                     run_jobs, submission_digest, venv_on_path)
+from convcourse.grading import release, samples, sandbox
+from convcourse.grading.course import GradingError, assignments, ensure_data, submissions, sync_gradebook
+from convcourse.grading.gradebook import load_config, merge, venv_on_path
+from convcourse.grading.jobs import SCRATCH_PREFIX, STARTUP_SLACK, Result, prepare, run_jobs, submission_digest
+from convcourse.grading.preprocessors import HIDE_ENV
+from convcourse.grading.report import autograded_scores, export, feedback, table
+from convcourse.mnist_files import DATA_ENV
 
-ROOT = Path(__file__).resolve().parent.parent
 STATE_FILE = ".convcourse-graded.json"  # in autograded/: digest of each submission as last graded
 _USER_THREADS = os.environ.get("OMP_NUM_THREADS")  # as the instructor set it, before any round changed it
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
-
-
-class GradingError(RuntimeError):
-    """The course cannot be graded as it stands (the message says what to fix)."""
-
-
 @dataclass
 class Round:
     """What one ``grade`` run did."""
@@ -48,65 +38,14 @@ class Round:
     seconds: float = 0.0
 
 
-# ---------------------------------------------------------------------------------- the course
-
-
-def assignments(root: Path) -> list[str]:
-    """Assignments with a notebook in source/, in the course's order (release.ASSIGNMENTS first)."""
-    from convcourse.release import ASSIGNMENTS
-
-    found = [p.parent.name for p in Path(root).glob("source/*/*.ipynb") if p.stem == p.parent.name]
-    return [a for a in ASSIGNMENTS if a in found] + sorted(set(found) - set(ASSIGNMENTS))
-
-
-def submissions(root: Path, known: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
-    """(student, assignment) folders under submitted/, and warnings about folders that cannot be graded."""
-    pairs, warnings = [], []
-    for student_dir in sorted(p for p in (Path(root) / "submitted").glob("*") if p.is_dir()):
-        if not STUDENT_ID.match(student_dir.name):
-            warnings.append(f"skipped submitted/{student_dir.name}: not a usable student id "
-                            "(letters, digits and _.@+- only)")
-            continue
-        for folder in sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            if folder.name in known:
-                pairs.append((student_dir.name, folder.name))
-            else:
-                warnings.append(f"skipped submitted/{student_dir.name}/{folder.name}: no such assignment in source/")
-    return pairs, warnings
-
-
-def sync_gradebook(root: Path, names: list[str]) -> None:
-    """Create or update the gradebook's assignments from source/ (nbgrader generate_assignment, release/ untouched)."""
-    with tempfile.TemporaryDirectory(prefix="convcourse-release-") as scratch:
-        api = nbgrader_api(root, release_directory=scratch)
-        for name in names:
-            result = api.generate_assignment(name, force=True, create=True)
-            if not result["success"]:
-                raise GradingError(f"nbgrader generate_assignment {name} failed:\n{result.get('log', '')}"
-                                   f"{result.get('error', '')}")
-
-
-def ensure_data() -> None:
-    """Fetch MNIST outside the sandbox when it is missing: graded kernels have no network."""
-    if os.environ.get("CONVCOURSE_DATASET", "").strip().lower() == "digits":
-        return
-    from convcourse.kernel_manager import instructor_data_root
-
-    folder = Path(os.environ.get("CONVCOURSE_DATA") or instructor_data_root()) / "MNIST" / "raw"
-    if folder.is_dir() and len(list(folder.iterdir())) >= 4:
-        return
-    print(f"MNIST not found in {folder.parent.parent}; fetching it before grading (kernels have no network)")
-    subprocess.run([sys.executable, "-c", "from convcourse.data import load_mnist; load_mnist()"], check=True)
-
-
 def prepare_environment(root: Path, workers: int, allow_unsandboxed: bool | None) -> bool:
     """Check the sandbox (raising SandboxUnavailable unless allowed) and set what graded kernels inherit."""
     if allow_unsandboxed:
         os.environ[sandbox.ALLOW_ENV] = "1"  # forked workers decide again; they must agree
     isolated = sandbox.require_sandbox(allow_unsandboxed)
     venv_on_path()
-    if os.environ.get("CONVCOURSE_DATA"):  # relative to where grading was started, not to a worker's scratch folder
-        os.environ["CONVCOURSE_DATA"] = os.path.abspath(os.environ["CONVCOURSE_DATA"])
+    if os.environ.get(DATA_ENV):  # relative to where grading was started, not to a worker's scratch folder
+        os.environ[DATA_ENV] = os.path.abspath(os.environ[DATA_ENV])
     os.environ[HIDE_ENV] = os.pathsep.join(str(p) for p in sandbox.private_course_paths(root))
     # Parallel kernels share the cores: a torch thread pool of cores/workers each, unless you chose one.
     os.environ["OMP_NUM_THREADS"] = _USER_THREADS or str(max(1, (os.cpu_count() or 1) // max(1, workers)))
@@ -152,7 +91,7 @@ def _one_round_at_a_time(root: Path):
         yield
 
 
-def grade(root: Path = ROOT, *, workers: int | None = None, force: bool = False,
+def grade(root: Path, *, workers: int | None = None, force: bool = False,
           allow_unsandboxed: bool | None = None, log=print) -> Round:
     """Autograde every new or changed submission, merge, write feedback and grades.csv."""
     root = Path(root).resolve()
@@ -211,16 +150,14 @@ def summary(root: Path, report: Round) -> str:
     return "\n".join(parts)
 
 
-def demo(root: Path = ROOT, *, workers: int | None = None, force: bool = False, hostile: bool = False,
+def demo(root: Path, *, workers: int | None = None, force: bool = False, hostile: bool = False,
          allow_unsandboxed: bool | None = None) -> int:
     """Regenerate release/, write the example submissions, grade them; 0 if every score is the expected one."""
-    from convcourse import release
-
     root = Path(root).resolve()
     print(f"regenerating {root / 'release'} from source/")
     release.generate(root, tuple(assignments(root)))
-    cases = examples.DEMO_CASES + (examples.HOSTILE_CASES if hostile else ())
-    made = examples.write_examples(root, assignments(root), cases, examples.Options(attack_root=str(root)))
+    cases = samples.DEMO_CASES + (samples.HOSTILE_CASES if hostile else ())
+    made = samples.write_examples(root, assignments(root), cases, samples.Options(attack_root=str(root)))
     print(f"wrote {len(made)} example submissions into {root / 'submitted'}")
     report = grade(root, workers=workers, force=force, allow_unsandboxed=allow_unsandboxed)
     print(summary(root, report))
@@ -230,47 +167,3 @@ def demo(root: Path = ROOT, *, workers: int | None = None, force: bool = False, 
              for s in made if got[(s.student, s.assignment)] != s.expected]
     print("every example got exactly its expected score" if not wrong else "UNEXPECTED:\n  " + "\n  ".join(wrong))
     return 1 if wrong else 0
-
-
-def release_error() -> type[Exception]:
-    """convcourse.release's error type (imported late: the release module is another part's)."""
-    from convcourse.release import ReleaseError
-
-    return ReleaseError
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line for make release / make grade / make demo."""
-    parser = argparse.ArgumentParser(prog="python -m convcourse.grading", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("release", help="regenerate release/ from source/ (nbgrader generate_assignment)")
-    for name, text in (("grade", "autograde submitted/, feedback, grades.csv, table"),
-                       ("demo", "release, example submissions, grade, check the scores")):
-        sub = commands.add_parser(name, help=text)
-        sub.add_argument("--jobs", type=int, default=None, help="parallel workers (default: one per core)")
-        sub.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
-        sub.add_argument("--allow-unsandboxed", action="store_true", default=None,
-                         help=f"grade even where the sandbox is unavailable (or set {sandbox.ALLOW_ENV}=1)")
-        if name == "demo":
-            sub.add_argument("--hostile", action="store_true", help="add the hostile/broken example submissions")
-    parser.add_argument("--root", type=Path, default=ROOT, help="course folder (default: this checkout)")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "release":
-            from convcourse import release
-
-            print(f"wrote {release.generate(args.root, tuple(assignments(args.root)))}")
-            return 0
-        if args.command == "demo":
-            return demo(args.root, workers=args.jobs, force=args.force, hostile=args.hostile,
-                        allow_unsandboxed=args.allow_unsandboxed)
-        report = grade(args.root, workers=args.jobs, force=args.force, allow_unsandboxed=args.allow_unsandboxed)
-        print(summary(args.root, report))
-        return 0
-    except (GradingError, sandbox.SandboxUnavailable, release_error()) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,5 @@
 """Assignment 1.2, "Output dimensions": the cells of source/output_dimensions/output_dimensions.ipynb."""
-from notebook_cells import answer, given, given_md, solution, tests
+from authoring.cells import answer, given, given_md, solution, tests
 
 PREFIX = "od"
 

@@ -28,10 +28,28 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
 
-from convcourse.hostile import (KILL, LOOP, OS_EXIT, PATCH_CHECKS, STUBBORN_LOOP, SWALLOW_AST, SWALLOW_CUSTOM_EXC,
-                                SYS_EXIT, bomb, escape, network)
-from convcourse.notebook_points import (is_solution_code, is_test, nbgrader_meta, passing_tests, points_before,
-                                        tests, total_points)
+from convcourse.grading.hostile_cells import (
+    KILL,
+    LOOP,
+    OS_EXIT,
+    PATCH_CHECKS,
+    STUBBORN_LOOP,
+    SWALLOW_AST,
+    SWALLOW_CUSTOM_EXC,
+    SYS_EXIT,
+    bomb,
+    escape,
+    network,
+)
+from convcourse.grading.points import (
+    is_solution_code,
+    is_test,
+    nbgrader_meta,
+    passing_tests,
+    points_before,
+    tests,
+    total_points,
+)
 
 DEMO_CASES = ("full", "blank", "partial")
 

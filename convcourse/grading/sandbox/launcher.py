@@ -1,10 +1,10 @@
-"""The sandbox launcher: ``python -m convcourse.sandbox_launcher --spec JSON --parent PID -- command...``.
+"""The sandbox launcher: ``python -m convcourse.grading.sandbox.launcher --spec JSON --parent PID -- command...``.
 
 It unshares network, mount and PID namespaces, then forks the namespace's init, which builds the
 mounts (private /tmp and /dev/shm, the interpreter reachable, the course's private files covered),
 brings up loopback and forks the kernel: limits, its own uid, exec. The launcher stays outside and
 kills the namespace when the grader that started it goes away; init kills every process in the
-namespace when the kernel exits. See :mod:`convcourse.sandbox` for what this buys.
+namespace when the kernel exits. See :mod:`convcourse.grading.sandbox` for what this buys.
 
 Only the standard library is imported here: the launcher starts for every kernel.
 """
@@ -21,8 +21,9 @@ import struct
 import sys
 from pathlib import Path
 
-from convcourse.sandbox import Limits, Spec
-from convcourse.sandbox_cgroup import join_memory_cgroup, leave_memory_cgroup
+import convcourse
+from convcourse.grading.sandbox import Limits, Spec
+from convcourse.grading.sandbox.cgroup import join_memory_cgroup, leave_memory_cgroup
 
 _FIRST_UID = 200_000  # sandbox uids: far above any real account, one per launcher pid
 _CLONE_NEWNS, _CLONE_NEWPID, _CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
@@ -68,7 +69,7 @@ def _ioctl(sock: socket.socket, request: int, data: bytes) -> bytes:
 def _interpreter_paths() -> list[str]:
     """What a kernel running this same Python needs: the interpreter, its prefixes, this package."""
     return [sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable)),
-            str(Path(__file__).resolve().parent.parent)]
+            str(Path(convcourse.__file__).resolve().parent.parent)]
 
 
 def _closed_ancestor(path: str) -> str | None:
@@ -239,8 +240,8 @@ def run(cmd: list[str], spec: Spec, parent: int | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Launcher entry point: ``python -m convcourse.sandbox_launcher --spec JSON [--parent PID] -- command...``."""
-    parser = argparse.ArgumentParser(prog="python -m convcourse.sandbox_launcher",
+    """Launcher entry point: ``python -m convcourse.grading.sandbox.launcher --spec JSON [--parent PID] -- command...``."""
+    parser = argparse.ArgumentParser(prog="python -m convcourse.grading.sandbox.launcher",
                                      description="Run a command in the convcourse sandbox.")
     parser.add_argument("--spec", required=True, help="JSON from Spec.to_json()")
     parser.add_argument("--parent", type=int, default=None, help="pid of the grader; the sandbox dies with it")

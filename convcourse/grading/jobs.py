@@ -18,11 +18,11 @@ import sqlite3
 import sys
 import time
 import traceback
-import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from convcourse.grading.gradebook import load_config
 
 SCRATCH_PREFIX = "convcourse-grade-"
 STARTUP_SLACK = 120  # seconds a job may take beyond its notebooks' time limits
@@ -114,33 +114,6 @@ def _work(job: Job) -> None:
         os._exit(code)
 
 
-def load_config(course_root: Path):
-    """The traitlets config of a course's nbgrader_config.py, as nbgrader itself would load it."""
-    from traitlets.config.loader import PyFileConfigLoader
-
-    return PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
-
-
-def venv_on_path() -> None:
-    """nbgrader runs the `alembic` command when it creates a gradebook: it must be found next to this Python."""
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-
-
-def nbgrader_api(root: Path, **coursedir: str):
-    """nbgrader's Python API on the course at ``root`` with its nbgrader_config.py (CourseDirectory overrides)."""
-    venv_on_path()
-    from nbgrader.apps import NbGraderAPI
-    from nbgrader.coursedir import CourseDirectory
-
-    config = load_config(root)
-    course = CourseDirectory(config=config)
-    for name, value in coursedir.items():
-        setattr(course, name, value)
-    return NbGraderAPI(course, config=config)
-
-
 def run_jobs(tasks: list, workers: int, start: Callable[[object], Job],
              on_done: Callable[[Result], None] | None = None) -> list[Result]:
     """Run ``start(task)``'s jobs in up to ``workers`` forked processes; kill any that outlive its timeout.
@@ -212,56 +185,3 @@ def _problem(log: Path) -> str:
             return stripped[:300]
     errors = [line for line in lines if "ERROR" in line]
     return (errors[-1] if errors else "nbgrader failed without a message; see job.log")[:300]
-
-
-def merge(course_root: Path, job: Job) -> None:
-    """Copy the job's scores for its one submission into the course gradebook and its autograded folder.
-
-    When nbgrader refused the submission before recording it (no notebook at all), it is recorded
-    with zero points, the way nbgrader scores a notebook missing from a submission.
-    """
-    from nbgrader.api import Gradebook, MissingEntry
-
-    root = Path(course_root)
-    with _quiet_sqlalchemy(), Gradebook(f"sqlite:///{job.workdir / 'gradebook.db'}") as work:
-        try:
-            submission = work.find_submission(job.assignment, job.student)
-            timestamp = submission.timestamp
-            notebooks = {nb.name: ({g.name: (g.auto_score, g.needs_manual_grade) for g in nb.grades},
-                                   {c.name: c.auto_comment for c in nb.comments}, nb.late_submission_penalty)
-                         for nb in submission.notebooks}
-        except MissingEntry:
-            timestamp, notebooks = None, None
-    with _quiet_sqlalchemy(), Gradebook(f"sqlite:///{root / 'gradebook.db'}") as live:
-        live.update_or_create_student(job.student)
-        recorded = live.update_or_create_submission(job.assignment, job.student, timestamp=timestamp)
-        if notebooks is None:
-            notebooks = {nb.name: ({g.name: (0.0, False) for g in nb.grades}, {}, 0.0) for nb in recorded.notebooks}
-        for name, (grades, comments, penalty) in notebooks.items():
-            for grade_id, (auto_score, needs_manual) in grades.items():
-                grade = live.find_grade(grade_id, name, job.assignment, job.student)
-                grade.auto_score, grade.needs_manual_grade = auto_score, needs_manual
-            for comment_id, text in comments.items():
-                live.find_comment(comment_id, name, job.assignment, job.student).auto_comment = text
-            live.find_submission_notebook(name, job.assignment, job.student).late_submission_penalty = penalty
-        live.db.commit()
-    _replace(job.workdir / "autograded" / job.student / job.assignment,
-             root / "autograded" / job.student / job.assignment)
-    shutil.rmtree(root / "feedback" / job.student / job.assignment, ignore_errors=True)  # stale now
-
-
-@contextmanager
-def _quiet_sqlalchemy():
-    """nbgrader's own session handling triggers harmless SQLAlchemy 'not in session' warnings; hide them."""
-    from sqlalchemy.exc import SAWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SAWarning)
-        yield
-
-
-def _replace(source: Path, destination: Path) -> None:
-    if destination.exists():
-        shutil.rmtree(destination)
-    if source.is_dir():
-        shutil.copytree(source, destination, symlinks=True)

@@ -1,12 +1,11 @@
 """Generate the student notebooks in release/ from source/ with nbgrader, and compare release trees.
 
-``python -m convcourse.release`` regenerates release/ in place; ``python -m convcourse.release --check``
-regenerates into a temporary copy of the course and exits 1 (listing the differences) if the
-committed release/ is stale.
+``python -m convcourse.grading release`` (``make release``) regenerates release/ in place; with
+``--check`` it regenerates into a temporary copy of the course and exits 1 (listing the
+differences) if the committed release/ is stale.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -15,8 +14,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-ASSIGNMENTS = ("manual_convolution", "output_dimensions", "cnn_experiments")
+from convcourse.grading.course import ASSIGNMENTS
+from convcourse.grading.gradebook import with_venv_on_path
+
 COURSE_FILES = ("nbgrader_config.py", "source")  # all that generate_assignment reads
 
 # Notebook-level metadata nbgrader or Jupyter may rewrite without changing what a student sees.
@@ -28,7 +28,7 @@ class ReleaseError(RuntimeError):
     """nbgrader could not generate an assignment; the message carries its output."""
 
 
-def generate(root: Path = ROOT, assignments: tuple[str, ...] = ASSIGNMENTS, *, use_db: bool = False) -> Path:
+def generate(root: Path, assignments: tuple[str, ...] = ASSIGNMENTS, *, use_db: bool = False) -> Path:
     """Run ``nbgrader generate_assignment <a> --force`` in ``root`` for each assignment; return the release folder."""
     root = Path(root)
     for assignment in assignments:
@@ -37,17 +37,11 @@ def generate(root: Path = ROOT, assignments: tuple[str, ...] = ASSIGNMENTS, *, u
         command = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force"]
         if not use_db:
             command.append("--no-db")  # the gradebook is the grading pipeline's business, not the release's
-        done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=_venv_env())
+        done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=with_venv_on_path(os.environ))
         if done.returncode != 0:
             raise ReleaseError(f"nbgrader generate_assignment {assignment} failed (exit {done.returncode}):\n"
                                f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
     return root / "release"
-
-
-def _venv_env() -> dict[str, str]:
-    # nbgrader's gradebook runs the `alembic` executable, found on PATH next to this interpreter.
-    bin_dir = str(Path(sys.executable).parent)
-    return {**os.environ, "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")])}
 
 
 def copy_course(root: Path, destination: Path) -> Path:
@@ -62,10 +56,10 @@ def copy_course(root: Path, destination: Path) -> Path:
     return destination
 
 
-def points(root: Path = ROOT) -> dict[str, dict[str, float]]:
+def points(root: Path, assignments: tuple[str, ...] = ASSIGNMENTS) -> dict[str, dict[str, float]]:
     """Points per assignment from the source notebooks: autograded (test cells), manual (written answers), total."""
     table = {}
-    for assignment in ASSIGNMENTS:
+    for assignment in assignments:
         notebook = json.loads((Path(root) / "source" / assignment / f"{assignment}.ipynb").read_text())
         auto = manual = 0.0
         for cell in notebook["cells"]:
@@ -127,26 +121,8 @@ def _first_difference(want: object, got: object) -> str:
     return " (notebook metadata)"
 
 
-def check(root: Path = ROOT) -> list[str]:
+def check(root: Path, assignments: tuple[str, ...] = ASSIGNMENTS) -> list[str]:
     """Regenerate release/ from a temporary copy of ``root`` and compare it with ``root``'s release/."""
     with tempfile.TemporaryDirectory(prefix="convcourse-release-") as scratch:
-        fresh = generate(copy_course(root, Path(scratch) / "course"))
+        fresh = generate(copy_course(root, Path(scratch) / "course"), assignments)
         return compare_trees(fresh, Path(root) / "release")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: regenerate release/, or with --check report whether it is stale."""
-    parser = argparse.ArgumentParser(prog="python -m convcourse.release", description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 when stale")
-    parser.add_argument("--root", type=Path, default=ROOT, help="course folder (default: this checkout)")
-    args = parser.parse_args(argv)
-    if args.check:
-        problems = check(args.root)
-        print("release/ is up to date" if not problems else "release/ is stale:\n  " + "\n  ".join(problems))
-        return 1 if problems else 0
-    print(f"wrote {generate(args.root)}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
-"""The kernel manager of autograding: every kernel starts inside :mod:`convcourse.sandbox`, in a scratch folder.
+"""The kernel manager of autograding: every kernel starts inside :mod:`convcourse.grading.sandbox`, in a scratch folder.
 
-nbgrader's Execute (here :class:`convcourse.autograde.GradingExecute`) creates one of these per notebook.
+nbgrader's Execute (here :class:`convcourse.grading.preprocessors.GradingExecute`) creates one of these per notebook.
 The kernel talks to the grader over Unix sockets (ipc), because it has a network namespace of its
 own, and works in a private copy of the notebook's folder, so nothing it writes lands in the course.
 """
@@ -15,7 +15,8 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Dict, Integer, List, Unicode
 
-from convcourse import sandbox
+from convcourse.grading import sandbox
+from convcourse.mnist_files import DATA_ENV, resolve_root
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -76,14 +77,14 @@ class SandboxedKernelManager(AsyncKernelManager):
         env = dict(kw.get("env") or os.environ)
         env.update(self.kernel_env)
         # Absolute: the kernel works in a scratch folder; and not under its HOME, which is a scratch folder too.
-        env["CONVCOURSE_DATA"] = os.path.abspath(env.get("CONVCOURSE_DATA") or instructor_data_root())
+        env[DATA_ENV] = os.path.abspath(resolve_root(None, env))
         env.update(USER="student", LOGNAME="student")  # its uid has no passwd entry; getpass.getuser() reads these
         env.update(HOME=str(home), TMPDIR="/tmp", MPLCONFIGDIR=str(home / ".matplotlib"),
                    IPYTHONDIR=str(home / ".ipython"), JUPYTER_RUNTIME_DIR=str(self._run_dir / "runtime"),
                    XDG_CACHE_HOME=str(home / ".cache"), PYTHONDONTWRITEBYTECODE="1")
         kw["env"] = env
         if self.isolate:
-            self.expose = [*self.expose, env["CONVCOURSE_DATA"]]
+            self.expose = [*self.expose, env[DATA_ENV]]
         return kw
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
@@ -101,9 +102,3 @@ class SandboxedKernelManager(AsyncKernelManager):
     # AsyncKernelManager binds the base coroutine to this name (nbclient calls it for dead kernels).
     cleanup_resources = _async_cleanup_resources
 
-
-def instructor_data_root() -> str:
-    """convcourse.data.default_root() without importing torch into the grader (same platformdirs call)."""
-    import platformdirs
-
-    return platformdirs.user_cache_dir("convcourse")

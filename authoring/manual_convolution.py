@@ -1,5 +1,5 @@
 """Assignment 1.1, "Convolution by hand": the cells of source/manual_convolution/manual_convolution.ipynb."""
-from notebook_cells import answer, given, given_md, solution, tests
+from authoring.cells import answer, given, given_md, solution, tests
 
 PREFIX = "mc"
 

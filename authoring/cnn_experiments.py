@@ -1,5 +1,5 @@
 """Assignment 2, "CNN experiments": the cells of source/cnn_experiments/cnn_experiments.ipynb."""
-from notebook_cells import answer, editable, given, given_md, solution, tests
+from authoring.cells import answer, editable, given, given_md, solution, tests
 
 PREFIX = "ce"
 

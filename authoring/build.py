@@ -1,11 +1,13 @@
-"""Write source/<assignment>/<assignment>.ipynb from the readable cell lists in scripts/notebooks/.
+"""Write source/<assignment>/<assignment>.ipynb from the cell lists in authoring/<assignment>.py.
 
-    .venv/bin/python scripts/build_notebooks.py            # build, then run each notebook once
-    .venv/bin/python scripts/build_notebooks.py --no-run   # build only (outputs left empty)
+    make notebooks                                        # build every notebook, then regenerate release/
+    .venv/bin/python -m authoring.build [ASSIGNMENT...]   # build, running each notebook once
+    .venv/bin/python -m authoring.build --no-run          # build only (outputs left empty)
 
 Source notebooks are committed without outputs, except the cells marked ``# NBVAL_CHECK_OUTPUT``:
-their output is nbval's reference, so the build runs the notebook (with the training budget) and
-keeps exactly those outputs. Regenerate release/ afterwards: ``.venv/bin/python -m convcourse.release``.
+their output is nbval's reference, so the build runs the notebook (with the test suite's training
+budget) and keeps exactly those outputs. ``make notebooks`` regenerates release/ afterwards
+(``python -m convcourse.grading release``).
 """
 from __future__ import annotations
 
@@ -18,21 +20,18 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE / "notebooks"))
+from authoring.cells import build_notebook
+from convcourse.budget import BUDGET_ENV, TEST_STEPS
+from convcourse.grading.course import ASSIGNMENTS
 
-from notebook_cells import build_notebook  # noqa: E402
-
-ASSIGNMENTS = ("manual_convolution", "output_dimensions", "cnn_experiments")
+ROOT = Path(__file__).resolve().parent.parent
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
-RUN_ENV = {"CONVCOURSE_MAX_STEPS": "50"}  # the same budget `make test` gives nbval
+RUN_ENV = {BUDGET_ENV: str(TEST_STEPS)}  # the same budget the test suite gives nbval
 
 
 def build(assignment: str) -> nbformat.NotebookNode:
     """The source notebook of ``assignment``, without outputs."""
-    content = importlib.import_module(assignment)
+    content = importlib.import_module(f"authoring.{assignment}")
     return build_notebook(content.PREFIX, content.CELLS)
 
 

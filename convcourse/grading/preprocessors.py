@@ -3,7 +3,7 @@
 ``nbgrader_config.py`` puts :class:`GradingExecute` in place of nbgrader's ``Execute`` and
 :class:`RestoreCells` in place of ``OverwriteCells``, so plain ``nbgrader autograde`` gets all of this:
 
-* every kernel starts through :mod:`convcourse.sandbox` (:class:`SandboxedKernelManager`), in a
+* every kernel starts through :mod:`convcourse.grading.sandbox` (:class:`SandboxedKernelManager`), in a
   scratch copy of the notebook's folder, never in the course itself;
 * a per-cell time limit (nbgrader's ``Execute.timeout``, interrupting the kernel) and a per-notebook
   limit (``GradingExecute.notebook_timeout``);
@@ -11,7 +11,7 @@
   run get an error output, so a test that never ran can never count as passed, while the tests that
   ran before keep their points;
 * output is capped per cell (a notebook that prints gigabytes cannot exhaust the grader's memory);
-* before each autograded test cell :mod:`convcourse.kernel_guard` restores builtins and the IPython
+* before each autograded test cell :mod:`convcourse.grading.kernel_guard` restores builtins and the IPython
   machinery, and a one-time token printed by the test cell's last line proves it ran to the end.
 """
 from __future__ import annotations
@@ -31,17 +31,20 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute, OverwriteCells
 from traitlets import Bool, Integer
 
-from convcourse import sandbox
-from convcourse.kernel_manager import SandboxedKernelManager
+from convcourse.budget import BUDGET_ENV, grading_budget
+from convcourse.grading import kernel_guard, sandbox
+from convcourse.grading.kernel_manager import SandboxedKernelManager
 
 HIDE_ENV = "CONVCOURSE_SANDBOX_HIDE"  # more paths to hide, os.pathsep-separated (the grader sets it)
+GUARD_MODULE = kernel_guard.__name__  # imported by name inside the graded kernel
 GUARD_TIMEOUT = 30  # seconds for the hidden restore step before a test cell
 
 
 def configure_autograde(c: Any, root: Path, command: str = "") -> None:
     """Put convcourse's sandboxed preprocessors into nbgrader config ``c`` for the course at ``root``.
 
-    For ``nbgrader autograde`` the sandbox is probed now and the command stops (exit status 1, with
+    Graded kernels get the training budget (:func:`convcourse.budget.grading_budget`). For
+    ``nbgrader autograde`` the sandbox is probed now and the command stops (exit status 1, with
     the reason) when it is unavailable and $CONVCOURSE_ALLOW_UNSANDBOXED does not allow going on.
     """
     from nbgrader.converters import Autograde
@@ -53,6 +56,8 @@ def configure_autograde(c: Any, root: Path, command: str = "") -> None:
         GradingExecute if pp is Execute else pp for pp in traits["autograde_preprocessors"].default()]
     extra = [p for p in os.environ.get(HIDE_ENV, "").split(os.pathsep) if p]
     c.SandboxedKernelManager.hide = [str(p) for p in sandbox.private_course_paths(root)] + extra
+    # The training budget: only the graded kernels get it, never a student's own session.
+    c.SandboxedKernelManager.kernel_env = {BUDGET_ENV: str(grading_budget())}
     if command == "autograde":
         try:
             c.SandboxedKernelManager.isolate = sandbox.require_sandbox()
@@ -163,7 +168,7 @@ class GradingExecute(Execute):
     async def _guard(self) -> str | None:
         """Restore the kernel's machinery (recording it first, the first time); None if fine, else why not."""
         token = secrets.token_hex(16)
-        guard = "__import__('convcourse.kernel_guard', fromlist=['restore'])"
+        guard = f"__import__({GUARD_MODULE!r}, fromlist=['restore'])"
         install = "" if self._guard_installed else f"{guard}.install()\n"
         code = f"{install}{guard}.restore({token!r})"
         self._guard_installed = True

@@ -1,7 +1,7 @@
 """The bounded, network-less environment that autograded kernels run in (Linux, as root).
 
 ``launcher_command(kernel_cmd, spec)`` wraps a kernel command line. The launcher
-(:mod:`convcourse.sandbox_launcher`) then runs the kernel
+(:mod:`convcourse.grading.sandbox.launcher`) then runs the kernel
 
 * in its own network namespace with only loopback up: no route to any other machine, and not even
   to services listening on the grader's own 127.0.0.1;
@@ -14,7 +14,7 @@
   because RLIMIT_AS breaks ``import torch`` which reserves gigabytes of address space), file size,
   process count, open files, no core dumps;
 * where the machine lets it create one, in a memory cgroup of its own capping all its processes
-  together at twice the per-process limit (:mod:`convcourse.sandbox_cgroup`).
+  together at twice the per-process limit (:mod:`convcourse.grading.sandbox.cgroup`).
 
 Only the standard library is imported here.
 """
@@ -29,6 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 
 ALLOW_ENV = "CONVCOURSE_ALLOW_UNSANDBOXED"
+LAUNCHER_MODULE = f"{__name__}.launcher"  # run with -m for every kernel
 
 
 class SandboxUnavailable(RuntimeError):
@@ -131,5 +132,5 @@ def launcher_command(kernel_cmd: list[str], spec: Spec) -> list[str]:
     """The command line that runs ``kernel_cmd`` inside the sandbox described by ``spec``."""
     # --parent: the launcher must outlive its grader by no more than a moment, even if the grader dies
     # while the launcher is still starting up (then getppid() would already name the reaper).
-    return [sys.executable, "-m", "convcourse.sandbox_launcher", "--spec", spec.to_json(), "--parent", str(os.getpid()),
+    return [sys.executable, "-m", LAUNCHER_MODULE, "--spec", spec.to_json(), "--parent", str(os.getpid()),
             "--", *kernel_cmd]

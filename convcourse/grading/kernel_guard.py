@@ -14,7 +14,7 @@ This raises the bar against the usual tricks (``builtins.abs = lambda x: 0``, an
 that deletes ``assert``/``raise``, ``set_custom_exc`` or a replaced ``showtraceback`` that swallow
 errors, trace functions). It is no proof: code running in the same process can always subvert it,
 which is why the grader also checks that every test cell runs to its last line, and why the kernel
-runs in the sandbox (:mod:`convcourse.sandbox`) that protects the machine and the other students.
+runs in the sandbox (:mod:`convcourse.grading.sandbox`) that protects the machine and the other students.
 """
 from __future__ import annotations
 

@@ -1,0 +1,74 @@
+"""``python -m convcourse.grading {release,grade,demo}``: the instructor's commands (``make release/grade/demo``).
+
+Run in the course folder (the one with ``nbgrader_config.py``), or pass ``--root FOLDER``, as with
+nbgrader's own commands. The course's own problems (not a course, no sandbox, nbgrader refused the
+release, missing data) end with one ``error:`` line and exit status 2; anything else is a bug and
+keeps its traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from convcourse.grading import release, sandbox
+from convcourse.grading.course import GradingError, assignments, course_root
+
+PROG = "python -m convcourse.grading"
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line: release [--check], grade and demo with their options."""
+    top = argparse.ArgumentParser(prog=PROG, description="The instructor's commands on an nbgrader course: "
+                                  "release, grade, demo (make release / make grade / make demo).")
+    top.add_argument("--root", type=Path, default=None, help="course folder (default: the current directory)")
+    commands = top.add_subparsers(dest="command", required=True)
+    rel = commands.add_parser("release", help="regenerate release/ from source/ (nbgrader generate_assignment)")
+    rel.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 when release/ is stale")
+    for name, text in (("grade", "autograde submitted/, feedback, grades.csv, table"),
+                       ("demo", "release, example submissions, grade, check the scores")):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--jobs", type=int, default=None, help="parallel workers (default: one per core)")
+        sub.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
+        sub.add_argument("--allow-unsandboxed", action="store_true", default=None,
+                         help=f"grade even where the sandbox is unavailable (or set {sandbox.ALLOW_ENV}=1)")
+        if name == "demo":
+            sub.add_argument("--hostile", action="store_true", help="add the hostile/broken example submissions")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; 0 on success, 1 when a check found a difference, 2 on the course's own errors."""
+    args = parser().parse_args(argv)
+    try:
+        root = course_root(args.root)
+        if args.command == "release":
+            return _release(root, check=args.check)
+        from convcourse.grading import pipeline  # nbgrader's imports: only for the commands that grade
+
+        if args.command == "demo":
+            return pipeline.demo(root, workers=args.jobs, force=args.force, hostile=args.hostile,
+                                 allow_unsandboxed=args.allow_unsandboxed)
+        report = pipeline.grade(root, workers=args.jobs, force=args.force, allow_unsandboxed=args.allow_unsandboxed)
+        print(pipeline.summary(root, report))
+        return 0
+    except (GradingError, sandbox.SandboxUnavailable, release.ReleaseError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _release(root: Path, *, check: bool) -> int:
+    names = tuple(assignments(root))
+    if not names:
+        raise GradingError(f"no assignments: expected source/<name>/<name>.ipynb under {root}")
+    if check:
+        problems = release.check(root, names)
+        print("release/ is up to date" if not problems else "release/ is stale; run `make release`:\n  "
+              + "\n  ".join(problems))
+        return 1 if problems else 0
+    print(f"wrote {release.generate(root, names)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""An nbgrader course folder as the grader sees it: its assignments, its submissions, its gradebook, its data."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from convcourse.grading.gradebook import nbgrader_api
+from convcourse.mnist_files import DATA_ENV, chosen_dataset, mnist_status, resolve_root
+
+# This course's assignments in teaching order; other assignments found in source/ follow, alphabetically.
+ASSIGNMENTS = ("manual_convolution", "output_dimensions", "cnn_experiments")
+CONFIG_FILE = "nbgrader_config.py"
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
+
+
+class GradingError(RuntimeError):
+    """The course cannot be graded as it stands (the message says what to fix)."""
+
+
+def course_root(folder: str | Path | None = None) -> Path:
+    """The course at ``folder`` (default: the current directory), or GradingError if it is not one."""
+    root = Path(folder if folder is not None else Path.cwd()).resolve()
+    if not (root / CONFIG_FILE).is_file():
+        raise GradingError(f"{root} is not an nbgrader course folder (no {CONFIG_FILE}); "
+                           "run this from the course folder or pass --root FOLDER")
+    return root
+
+
+def assignments(root: Path) -> list[str]:
+    """Assignments with a notebook in source/, in the course's order (ASSIGNMENTS first)."""
+    found = [p.parent.name for p in Path(root).glob("source/*/*.ipynb") if p.stem == p.parent.name]
+    return [a for a in ASSIGNMENTS if a in found] + sorted(set(found) - set(ASSIGNMENTS))
+
+
+def submissions(root: Path, known: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """(student, assignment) folders under submitted/, and warnings about folders that cannot be graded."""
+    pairs, warnings = [], []
+    for student_dir in sorted(p for p in (Path(root) / "submitted").glob("*") if p.is_dir()):
+        if not STUDENT_ID.match(student_dir.name):
+            warnings.append(f"skipped submitted/{student_dir.name}: not a usable student id "
+                            "(letters, digits and _.@+- only)")
+            continue
+        for folder in sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if folder.name in known:
+                pairs.append((student_dir.name, folder.name))
+            else:
+                warnings.append(f"skipped submitted/{student_dir.name}/{folder.name}: no such assignment in source/")
+    return pairs, warnings
+
+
+def sync_gradebook(root: Path, names: list[str]) -> None:
+    """Create or update the gradebook's assignments from source/ (nbgrader generate_assignment, release/ untouched)."""
+    with tempfile.TemporaryDirectory(prefix="convcourse-release-") as scratch:
+        api = nbgrader_api(root, release_directory=scratch)
+        for name in names:
+            result = api.generate_assignment(name, force=True, create=True)
+            if not result["success"]:
+                raise GradingError(f"nbgrader generate_assignment {name} failed:\n{result.get('log', '')}"
+                                   f"{result.get('error', '')}")
+
+
+def ensure_data() -> None:
+    """Fetch MNIST outside the sandbox when it is missing or wrong: graded kernels have no network."""
+    if chosen_dataset() == "digits":
+        return
+    problem = mnist_status()
+    if problem is None:
+        return
+    print(f"MNIST not ready ({problem}); fetching it before grading (kernels have no network)", flush=True)
+    done = subprocess.run([sys.executable, "-c", _FETCH], stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise GradingError(f"MNIST is needed in {resolve_root()} (or set {DATA_ENV}) before grading:\n"
+                           f"{done.stderr.strip()[-2000:]}")
+
+
+# In a child process, so the grader itself never imports torch (its workers are forked from it).
+_FETCH = """import sys
+from convcourse.data import MNISTCorruptError, MNISTMissingError, load_mnist
+try:
+    load_mnist()
+except (MNISTMissingError, MNISTCorruptError) as error:
+    sys.exit(str(error))
+"""

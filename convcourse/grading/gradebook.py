@@ -1,0 +1,101 @@
+"""The course's nbgrader configuration and gradebook: nbgrader's API on a course, and merging one job's grades in.
+
+Every gradebook write of a grade round happens here, in the main process, one job at a time.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from convcourse.grading.jobs import Job
+
+
+def load_config(course_root: Path):
+    """The traitlets config of a course's nbgrader_config.py, as nbgrader itself would load it."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
+
+
+def with_venv_on_path(environ: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``environ`` whose PATH has this Python's bin folder (nbgrader runs `alembic` from PATH)."""
+    bin_dir = str(Path(sys.executable).parent)
+    path = environ.get("PATH", "")
+    return {**environ, "PATH": path if bin_dir in path.split(os.pathsep) else f"{bin_dir}{os.pathsep}{path}"}
+
+
+def venv_on_path() -> None:
+    """This process's PATH gets this Python's bin folder (for nbgrader's gradebook creation)."""
+    os.environ["PATH"] = with_venv_on_path(os.environ)["PATH"]
+
+
+def nbgrader_api(root: Path, **coursedir: str):
+    """nbgrader's Python API on the course at ``root`` with its nbgrader_config.py (CourseDirectory overrides)."""
+    venv_on_path()
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    config = load_config(root)
+    course = CourseDirectory(config=config)
+    for name, value in coursedir.items():
+        setattr(course, name, value)
+    return NbGraderAPI(course, config=config)
+
+
+def merge(course_root: Path, job: Job) -> None:
+    """Copy the job's scores for its one submission into the course gradebook and its autograded folder.
+
+    When nbgrader refused the submission before recording it (no notebook at all), it is recorded
+    with zero points, the way nbgrader scores a notebook missing from a submission.
+    """
+    from nbgrader.api import Gradebook, MissingEntry
+
+    root = Path(course_root)
+    with _quiet_sqlalchemy(), Gradebook(f"sqlite:///{job.workdir / 'gradebook.db'}") as work:
+        try:
+            submission = work.find_submission(job.assignment, job.student)
+            timestamp = submission.timestamp
+            notebooks = {nb.name: ({g.name: (g.auto_score, g.needs_manual_grade) for g in nb.grades},
+                                   {c.name: c.auto_comment for c in nb.comments}, nb.late_submission_penalty)
+                         for nb in submission.notebooks}
+        except MissingEntry:
+            timestamp, notebooks = None, None
+    with _quiet_sqlalchemy(), Gradebook(f"sqlite:///{root / 'gradebook.db'}") as live:
+        live.update_or_create_student(job.student)
+        recorded = live.update_or_create_submission(job.assignment, job.student, timestamp=timestamp)
+        if notebooks is None:
+            notebooks = {nb.name: ({g.name: (0.0, False) for g in nb.grades}, {}, 0.0) for nb in recorded.notebooks}
+        for name, (grades, comments, penalty) in notebooks.items():
+            for grade_id, (auto_score, needs_manual) in grades.items():
+                grade = live.find_grade(grade_id, name, job.assignment, job.student)
+                grade.auto_score, grade.needs_manual_grade = auto_score, needs_manual
+            for comment_id, text in comments.items():
+                live.find_comment(comment_id, name, job.assignment, job.student).auto_comment = text
+            live.find_submission_notebook(name, job.assignment, job.student).late_submission_penalty = penalty
+        live.db.commit()
+    _replace(job.workdir / "autograded" / job.student / job.assignment,
+             root / "autograded" / job.student / job.assignment)
+    shutil.rmtree(root / "feedback" / job.student / job.assignment, ignore_errors=True)  # stale now
+
+
+@contextmanager
+def _quiet_sqlalchemy():
+    """nbgrader's own session handling triggers harmless SQLAlchemy 'not in session' warnings; hide them."""
+    from sqlalchemy.exc import SAWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)
+        yield
+
+
+def _replace(source: Path, destination: Path) -> None:
+    if destination.exists():
+        shutil.rmtree(destination)
+    if source.is_dir():
+        shutil.copytree(source, destination, symlinks=True)

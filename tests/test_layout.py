@@ -1,0 +1,140 @@
+"""The package's two sides, and every contract that is spelled as a string (module paths, file names, commands).
+
+A module moved or renamed without its string following it fails here, not in a student's kernel.
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.metadata
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+import convcourse.checks as checks
+from convcourse.grading import preprocessors, sandbox
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "convcourse"
+# What students' notebooks import (directly or through these): the import paths released notebooks rely on.
+STUDENT_MODULES = {"budget", "checks", "convviz", "data", "hardware", "layerstack", "mnist_files", "models", "plots",
+                   "shapes", "train", "widgetkit", "widgets"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Absolute module names a Python file imports (relative imports resolved against convcourse)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            names.add(f"convcourse.{base}".rstrip(".") if node.level else base)
+    return names
+
+
+def test_the_top_level_holds_student_modules_and_the_grading_package_only():
+    top = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
+    assert top == STUDENT_MODULES
+    assert folders == {"grading"}
+
+
+@pytest.mark.parametrize("module", sorted(STUDENT_MODULES))
+def test_student_modules_never_import_the_grading_side_or_nbgrader(module):
+    imports = imported_modules(PACKAGE / f"{module}.py")
+    assert not {m for m in imports if m.startswith(("convcourse.grading", "nbgrader", "nbclient", "jupyter_client"))}
+
+
+def test_torch_free_modules_stay_torch_free():
+    """The grader reads the data and budget rules without paying for `import torch`."""
+    for module in ("mnist_files", "budget"):
+        assert not {m for m in imported_modules(PACKAGE / f"{module}.py") if m.split(".")[0] in {"torch", "numpy"}}
+
+
+# ---------------------------------------------------------------- contracts spelled as strings
+
+
+def test_the_launcher_module_the_sandbox_runs_with_dash_m_exists():
+    command = sandbox.launcher_command(["true"], sandbox.Spec())
+    target = command[command.index("-m") + 1]
+    assert target == sandbox.LAUNCHER_MODULE
+    assert callable(importlib.import_module(target).main)
+
+
+def test_the_guard_the_grader_imports_by_name_inside_kernels_exists():
+    guard = importlib.import_module(preprocessors.GUARD_MODULE)
+    assert callable(guard.install) and callable(guard.restore)
+
+
+def test_the_layer_homes_of_checks_name_real_modules():
+    for home in checks._LAYER_HOMES:
+        module = importlib.import_module(home.rstrip("."))
+        assert module.__name__.startswith(home.rstrip("."))
+    from torch import nn
+
+    from convcourse.models import PrintSize
+    assert nn.Conv2d.__module__.startswith(checks._LAYER_HOMES) and PrintSize.__module__.startswith(checks._LAYER_HOMES)
+
+
+def test_every_module_checks_loads_from_its_file_exists():
+    names = re.findall(r"private_module\(\"(\w+)\"\)", (PACKAGE / "checks.py").read_text())
+    assert names, "checks.py loads no private module any more: drop this test"
+    for name in names:
+        assert (PACKAGE / f"{name}.py").is_file()
+        assert checks.private_module(name).__name__ == f"convcourse._private_{name}"
+
+
+def documented_modules() -> set[str]:
+    """Every `python -m convcourse...` / `-m authoring...` in the Makefile, README, CONTRIBUTING and CI."""
+    found = set()
+    for name in ("Makefile", "README.md", "CONTRIBUTING.md", ".ci/run", "benchmarks/README.md"):
+        found.update(re.findall(r"-m ((?:convcourse|authoring)[\w.]*)", (ROOT / name).read_text()))
+    return found
+
+
+def test_every_documented_module_command_resolves():
+    modules = documented_modules()
+    assert {"convcourse.grading", "authoring.build"} <= modules
+    for module in modules:
+        spec = importlib.util.find_spec(module)
+        assert spec is not None, f"documented `python -m {module}` does not exist"
+        if spec.submodule_search_locations:  # a package runs its __main__
+            assert importlib.util.find_spec(f"{module}.__main__") is not None, module
+
+
+def test_nbgrader_config_plugs_in_the_grading_preprocessors():
+    text = (ROOT / "nbgrader_config.py").read_text()
+    module, name = re.search(r"from ([\w.]+) import (configure_autograde)", text).groups()
+    assert callable(getattr(importlib.import_module(module), name))
+
+
+# ---------------------------------------------------------------- declared dependencies
+
+
+def declared_distributions() -> set[str]:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+; the course itself also runs on 3.10
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = project["dependencies"] + [d for extra in project["optional-dependencies"].values() for d in extra]
+    return {re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0].lower().replace("_", "-") for spec in specs}
+
+
+def test_every_third_party_import_is_declared_in_pyproject():
+    files = [*PACKAGE.rglob("*.py"), *(ROOT / "authoring").glob("*.py"), *(ROOT / "tests").glob("*.py"),
+             *(ROOT / "benchmarks").glob("*.py")]
+    local = {"convcourse", "authoring", "tiny_course", "test_sandbox", "conftest"}
+    distributions = importlib.metadata.packages_distributions()
+    declared = declared_distributions()
+    missing = {}
+    for path in files:
+        for module in imported_modules(path):
+            top = module.split(".")[0]
+            if not top or top in local or top in sys.stdlib_module_names:
+                continue
+            owners = {d.lower().replace("_", "-") for d in distributions.get(top, [top])}
+            if not owners & declared:
+                missing.setdefault(top, path.relative_to(ROOT).as_posix())
+    assert not missing, f"imported but not declared in pyproject.toml: {missing}"
