@@ -1,8 +1,9 @@
 """The training budget: ``$CONVCOURSE_MAX_STEPS`` caps every ``convcourse.fit`` (the one home of this rule).
 
-Graded kernels get :data:`GRADING_STEPS` unless the instructor sets the variable; the test suite and
-the notebook build run with :data:`TEST_STEPS`; a student's own session has no budget at all.
-Torch-free, so the grader and ``nbgrader_config.py`` can read it cheaply.
+Graded kernels get :data:`GRADING_STEPS` unless the instructor sets the variable; the test suite
+and the notebook build run with :data:`TEST_STEPS`, and :data:`SMOKE_STEPS` where a test only
+proves that a notebook runs; a student's own session has no budget at all. Torch-free, so the
+grader and ``nbgrader_config.py`` can read it cheaply.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Mapping
 BUDGET_ENV = "CONVCOURSE_MAX_STEPS"
 GRADING_STEPS = 20  # every fit in an autograded notebook: seconds per notebook, not minutes
 TEST_STEPS = 50  # nbval over source/ and the notebook build: enough steps for the checked outputs
+SMOKE_STEPS = 5  # notebooks run only to prove they still run (old releases against a new package)
 EVAL_IMAGES = 2000  # images scored per evaluation while a budget is set
 
 
