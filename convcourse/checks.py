@@ -13,16 +13,23 @@ Three more rules keep a notebook from grading itself:
   patched ``torch.nn.functional`` function fails loudly instead of agreeing with the student;
 * the shape oracle and the course's example numbers come from private copies of
   ``convcourse.shapes`` / ``convcourse.convviz`` loaded from their files, not from ``sys.modules``.
+
+A failure ends with one sentence naming the classic mistake behind it, when the answer matches one
+(``convcourse.diagnosis``, also a private copy). The diagnosis runs only while a CheckFailed is
+being raised and any error inside it is dropped, so it can add a sentence but never change a result.
+Habits that are not wrong (a softmax before the loss, ...) get a HabitWarning, and no points are lost.
 Code that rewrites the import system or builtins is beyond these checks; the grading sandbox owns that.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import math
 import numbers
 import random
 import sys
+import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, NamedTuple, Sequence
@@ -45,6 +52,10 @@ class TamperingError(CheckFailed):
     """A function the checks rely on no longer does what it should (it was replaced in this notebook)."""
 
 
+class HabitWarning(UserWarning):
+    """Not wrong, and no points are lost, but a habit that costs accuracy or speed."""
+
+
 def private_module(name: str) -> ModuleType:
     """A fresh copy of ``convcourse.<name>`` executed from its file, never registered in ``sys.modules``."""
     path = _PACKAGE_DIR / f"{name}.py"
@@ -60,6 +71,22 @@ def private_module(name: str) -> ModuleType:
     finally:
         sys.modules.pop(private_name, None)
     return module
+
+
+@functools.cache  # one private copy per load of this module (each test cell reloads it)
+def _diagnosis() -> ModuleType:
+    return private_module("diagnosis")
+
+
+def _explain(diagnose: Callable[[], Any], lead: str = "Likely cause: ") -> str:
+    """``lead`` + the sentence ``diagnose()`` returns, as the last line of a failure; "" when it has none or fails."""
+    try:
+        text = diagnose()
+        if type(text) is not str or not text:  # a str subclass could rewrite the message it is added to
+            return ""
+        return f"\n  {lead}{text}" + ("" if text.endswith(".") else ".")
+    except Exception:  # noqa: BLE001 - a bug here must never hide or replace the failure being reported
+        return ""
 
 
 # ---------------------------------------------------------------- matrices
@@ -103,10 +130,26 @@ def shape_of(matrix: Matrix) -> tuple[int, int]:
 
 
 def check_matrix(name: str, answer: Any, expected: Any, *, reveal: bool = True, tol: float = 1e-4) -> None:
-    """Raise CheckFailed naming the shape mismatch or the wrong entries of ``answer``; quiet when it matches."""
+    """Raise CheckFailed naming the shape mismatch or the wrong entries of ``answer``; quiet when it matches.
+
+    When ``expected`` is a :class:`Reference`, a last line names the classic mistake ``answer`` matches;
+    with ``reveal=False`` only mistakes whose name gives no expected value away are named.
+    """
     got, want = as_matrix(name, answer), as_matrix("expected", expected)
+    report = _matrix_report(name, got, want, reveal, tol)
+    if report:
+        raise CheckFailed(report + _explain_matrix(got, expected, reveal, tol))
+
+
+def _explain_matrix(got: Matrix, expected: Any, reveal: bool, tol: float) -> str:
+    variants = getattr(expected, "variants", None)
+    return _explain(lambda: _diagnosis().diagnose(got, as_matrix("expected", expected), variants(),
+                                                  reveal=reveal, tol=tol)) if callable(variants) else ""
+
+
+def _matrix_report(name: str, got: Matrix, want: Matrix, reveal: bool, tol: float) -> str | None:
     if shape_of(got) != shape_of(want):
-        raise CheckFailed(f"{name} has {_dims(got)}; it should have {_dims(want)}")
+        return f"{name} has {_dims(got)}; it should have {_dims(want)}"
     wrong = [
         (i, j, g, w)
         for i, (grow, wrow) in enumerate(zip(got, want))
@@ -119,8 +162,9 @@ def check_matrix(name: str, answer: Any, expected: Any, *, reveal: bool = True, 
             for i, j, g, w in wrong[:_MAX_LISTED]
         ]
         more = f"\n  ... and {len(wrong) - _MAX_LISTED} more" if len(wrong) > _MAX_LISTED else ""
-        raise CheckFailed(f"{len(wrong)} of {len(want) * len(want[0])} entries of {name} are wrong "
-                          f"(rows and columns count from 0):\n" + "\n".join(lines) + more)
+        return (f"{len(wrong)} of {len(want) * len(want[0])} entries of {name} are wrong "
+                f"(rows and columns count from 0):\n" + "\n".join(lines) + more)
+    return None
 
 
 def _dims(matrix: Matrix) -> str:
@@ -152,6 +196,14 @@ def _torch_pool(x: Matrix, size: int, stride: int) -> Matrix:
     return torch.nn.functional.max_pool2d(inp, size, stride)[0, 0].tolist()
 
 
+class Reference(list):
+    """An oracle's result (a Matrix, equal to the plain list) that can also work out the classic wrong answers."""
+
+    def __init__(self, rows: Matrix, variants: Callable[[], list]) -> None:
+        super().__init__(rows)
+        self.variants = variants  # called only when an answer is already wrong
+
+
 def _trusted(result: Any, canary: Any, expected: Matrix, what: str) -> Any:
     try:
         ok = as_matrix(what, canary) == expected
@@ -166,15 +218,17 @@ def _trusted(result: Any, canary: Any, expected: Matrix, what: str) -> Any:
 def conv2d_reference(x: Any, k: Any) -> Matrix:
     """``torch.nn.functional.conv2d`` of one 2-D input with one 2-D kernel, stride 1, no padding."""
     x, k = as_matrix("x", x), as_matrix("k", k)
-    return _trusted(_torch_conv(x, k), _torch_conv(_CANARY_INPUT, _CANARY_KERNEL), _CANARY_CONV,
-                    "torch.nn.functional.conv2d")
+    result = _trusted(_torch_conv(x, k), _torch_conv(_CANARY_INPUT, _CANARY_KERNEL), _CANARY_CONV,
+                      "torch.nn.functional.conv2d")
+    return Reference(result, lambda: _diagnosis().conv_variants(x, k, conv2d_reference))
 
 
 def maxpool2d_reference(x: Any, size: int, stride: int) -> Matrix:
     """``torch.nn.functional.max_pool2d`` of one 2-D input (square window, no padding, floor rule)."""
     x = as_matrix("x", x)
-    return _trusted(_torch_pool(x, size, stride), _torch_pool(_CANARY_INPUT, 2, 1), _CANARY_POOL,
-                    "torch.nn.functional.max_pool2d")
+    result = _trusted(_torch_pool(x, size, stride), _torch_pool(_CANARY_INPUT, 2, 1), _CANARY_POOL,
+                      "torch.nn.functional.max_pool2d")
+    return Reference(result, lambda: _diagnosis().pool_variants(x, size, stride, result))
 
 
 # convviz defines the example numbers that widgets re-exports; a private copy of it cannot have been edited.
@@ -261,9 +315,16 @@ def check_maxpool2d(fn: Callable, cases: Sequence[PoolCase], *, name: str = "max
 
 def _check_case(name: str, result: Any, expected: Matrix, describe: str, case: tuple) -> None:
     try:
-        check_matrix(f"the result of {name}", result, expected)
-    except CheckFailed as failure:
-        raise CheckFailed(f"on {describe}: {failure}\n  the case was {case!r}") from None
+        got = as_matrix(f"the result of {name}", result)
+    except CheckFailed as failure:  # an empty array one row and column short of a 1-row result: the + 1 left out
+        want = as_matrix("expected", expected)
+        empty = tuple(getattr(result, "shape", ())) == (len(want) - 1, len(want[0]) - 1)
+        raise CheckFailed(f"on {describe}: {failure}\n  the case was {case!r}"
+                          + (_explain_matrix([], expected, True, 1e-4) if empty else "")) from None
+    report = _matrix_report(f"the result of {name}", got, as_matrix("expected", expected), True, 1e-4)
+    if report:  # the diagnosis goes last, after the case it is about
+        raise CheckFailed(f"on {describe}: {report}\n  the case was {case!r}"
+                          + _explain_matrix(got, expected, True, 1e-4))
 
 
 def _size(matrix: Matrix) -> str:
@@ -334,7 +395,7 @@ def check_shape_answers(answers: Any, numbers: Sequence[int]) -> None:
     """Check ``answers[n]`` for each case number ``n``, naming every wrong case without giving the answer away."""
     if not isinstance(answers, dict):
         raise CheckFailed(f"answers should be a dict {{case number: answer}}, not {type(answers).__name__}")
-    problems = []
+    problems, causes = [], {}
     for number in numbers:
         if number not in answers:
             problems.append(f"  case {number}: no answer (answers has no key {number})")
@@ -347,8 +408,20 @@ def check_shape_answers(answers: Any, numbers: Sequence[int]) -> None:
         want = expected_output_shape(SHAPE_CASES[number])
         if got != want:
             problems.append(f"  case {number}: {got!r} is not right")
-    if problems:
-        raise CheckFailed(f"{len(problems)} of {len(numbers)} answers need another look:\n" + "\n".join(problems))
+            causes.setdefault(_shape_mistake(got, SHAPE_CASES[number], reveal=False), []).append(number)
+    if problems:  # one diagnosis line per mistake, naming the cases it explains; nothing that says which are invalid
+        raise CheckFailed(f"{len(problems)} of {len(numbers)} answers need another look:\n" + "\n".join(problems)
+                          + "".join(_explain(lambda m=mistake: m, f"Likely cause (case{'s' * (len(cases) > 1)} "
+                                             f"{', '.join(map(str, cases))}): ") for mistake, cases in causes.items()))
+
+
+def _shape_mistake(got: tuple | None, case: ShapeCase, *, reveal: bool) -> str:
+    """The classic slip that turns ``case`` into ``got`` ("" when none or unsure); computed with the private oracle."""
+    try:
+        diagnosis, want = _diagnosis(), expected_output_shape(case)
+        return diagnosis.diagnose(got, want, diagnosis.shape_variants(case, expected_output_shape), reveal=reveal) or ""
+    except Exception:  # noqa: BLE001 - never let the diagnosis hide the failure
+        return ""
 
 
 def random_shape_cases(seed: int, count: int) -> list[ShapeCase]:
@@ -370,7 +443,8 @@ def check_output_shape_function(fn: Callable, cases: Sequence[ShapeCase], *, nam
         want = expected_output_shape(case)
         got = as_shape_answer(f"{name}(...)", _call(name, fn, tuple(case), case.describe()))
         if got != want:
-            raise CheckFailed(f"{name} gives {got!r} for {case.describe()}; the right answer is {want!r}")
+            raise CheckFailed(f"{name} gives {got!r} for {case.describe()}; the right answer is {want!r}"
+                              + _explain(lambda got=got, case=case: _shape_mistake(got, case, reveal=True)))
 
 
 def conv2d_forward_shape(case: ShapeCase) -> tuple[int, int, int] | None:
@@ -397,30 +471,77 @@ def compare_with_conv2d(answers: dict) -> str:
 
 
 class LayerRun(NamedTuple):
-    """One leaf module that ran during a forward pass, with the shape it produced."""
+    """One leaf module that ran during a forward pass, with the shape it produced (and the one it got)."""
 
     name: str
     module: nn.Module
-    output_shape: tuple[int, ...]
+    output_shape: tuple[int, ...] | None  # None only for the layer that raised, in a failed pass
+    input_shape: tuple[int, ...] = ()
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    return tuple(getattr(value, "shape", ()))
+
+
+def _traced_forward(model: nn.Module, input_shape: tuple[int, ...], batch: int
+                    ) -> tuple[Any, list[LayerRun], Exception | None]:
+    """Output, leaf layers that ran, and the error; after an error the last run is the leaf that raised (no output)."""
+    runs: list[LayerRun] = []
+    entered: list[LayerRun] = []  # leaves do not nest: the one entered last and not finished is the one that raised
+    leaves = [(name, module) for name, module in model.named_modules() if not list(module.children())]
+
+    def enter(mod: nn.Module, inp: Any, name: str) -> None:
+        entered.append(LayerRun(name, mod, None, _shape(inp[0]) if inp else ()))  # inp: the positional arguments
+
+    def leave(mod: nn.Module, inp: Any, out: Any) -> None:
+        runs.append(entered.pop()._replace(output_shape=_shape(out)))
+
+    hooks = [hook for name, module in leaves for hook in (
+        module.register_forward_pre_hook(functools.partial(enter, name=name)), module.register_forward_hook(leave))]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            return model(torch.rand(batch, *input_shape, generator=torch.Generator().manual_seed(0))), runs, None
+    except Exception as error:  # noqa: BLE001 - the student's architecture bug: the caller decides how to report it
+        return None, runs + entered[-1:], error
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
 
 
 def run_layers(model: nn.Module, input_shape: tuple[int, ...] = (1, 28, 28), batch: int = 2
                ) -> tuple[torch.Tensor, list[LayerRun]]:
     """Run ``model`` in eval mode on a random batch and record every leaf module that ran, in order."""
-    runs: list[LayerRun] = []
-    hooks = [module.register_forward_hook(
-                 lambda mod, inp, out, name=name: runs.append(LayerRun(name, mod, tuple(getattr(out, "shape", ())))))
-             for name, module in model.named_modules() if not list(module.children())]
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            out = model(torch.rand(batch, *input_shape, generator=torch.Generator().manual_seed(0)))
-    finally:
-        model.train(was_training)
-        for hook in hooks:
-            hook.remove()
+    out, runs, error = _traced_forward(model, input_shape, batch)
+    if error is not None:
+        raise error
     return out, runs
+
+
+def _kind(module: Any) -> str:
+    """The PyTorch/convcourse layer class ``module`` is (a student's subclass of Conv2d is a "Conv2d")."""
+    return next((cls.__name__ for cls in type(module).__mro__ if cls.__module__.startswith(_LAYER_HOMES)),
+                type(module).__name__)
+
+
+def _layers(model_name: str, runs: Sequence[LayerRun]) -> list:
+    """The runs as the diagnosis sees them, named as the student writes them: conv_model[1], net.fc."""
+    def display(path: str) -> str:
+        return model_name + "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in path.split(".") if part)
+
+    return [_diagnosis().Layer(display(run.name), _kind(run.module), run.module, run.input_shape, run.output_shape)
+            for run in runs]
+
+
+def _warn_habits(model_name: str, runs: Sequence[LayerRun]) -> None:
+    with contextlib.suppress(Exception):  # a warning is advice: it must never fail a check
+        habits = _diagnosis().habit_warnings(model_name, _layers(model_name, runs))
+        with warnings.catch_warnings():  # shown every time, and never turned into an error by a filter
+            warnings.simplefilter("always", HabitWarning)
+            for habit in habits:
+                warnings.warn(f"{habit} (a warning: no points lost)", HabitWarning, stacklevel=3)
 
 
 def check_classifier(name: str, model: Any, *, input_shape: tuple[int, int, int] = (1, 28, 28),
@@ -429,15 +550,17 @@ def check_classifier(name: str, model: Any, *, input_shape: tuple[int, int, int]
     if not isinstance(model, nn.Module):
         raise CheckFailed(f"{name} should be a torch.nn.Module (e.g. an nn.Sequential), not {type(model).__name__}")
     batch = 2
-    try:
-        out, runs = run_layers(model, input_shape, batch)
-    except Exception as error:  # the student's architecture bug, reported with the input that broke it
+    out, runs, error = _traced_forward(model, input_shape, batch)
+    if error is not None:  # the student's architecture bug, reported with the input that broke it and, if known, why
+        why = _explain(lambda: _diagnosis().explain_failure(_layers(name, runs), _private_shapes()), lead="")
         raise CheckFailed(f"{name} fails on a batch of shape {(batch, *input_shape)}: {type(error).__name__}: "
-                          f"{error}\n  (a PrintSize() between layers shows where the shapes stop fitting)") from error
+                          f"{error}" + (why or "\n  (a PrintSize() between layers shows where the shapes stop fitting)")
+                          ) from error
     shape = tuple(getattr(out, "shape", ()))
     if shape != (batch, num_classes):
         raise CheckFailed(f"{name} turns a batch of shape {(batch, *input_shape)} into {shape}; it should give "
                           f"{(batch, num_classes)}: one score per class for each image")
+    _warn_habits(name, runs)
     return runs
 
 
@@ -487,8 +610,10 @@ def check_keeps_size(name: str, runs: Sequence[LayerRun], *, kernel_size: int = 
         raise CheckFailed(f"the first Conv2d of {name} has kernel_size {first.module.kernel_size}; "
                           f"use {kernel_size} here")
     if first.output_shape[-2:] != size:
+        why = _explain(lambda: _diagnosis().explain_target(_layers(name, [first])[0], size, _private_shapes()))
         raise CheckFailed(f"the first Conv2d of {name} turns {size[0]}x{size[1]} images into "
-                          "{}x{} feature maps; choose the padding that keeps the size".format(*first.output_shape[-2:]))
+                          "{}x{} feature maps; choose the padding that keeps the size".format(*first.output_shape[-2:])
+                          + why)
 
 
 def check_halves(name: str, runs: Sequence[LayerRun], *, by: str, size: tuple[int, int] = (14, 14)) -> None:
@@ -505,4 +630,7 @@ def check_halves(name: str, runs: Sequence[LayerRun], *, by: str, size: tuple[in
         raise ValueError(f"by must be 'pool' or 'stride', not {by!r}")
     if not halving:
         shapes = ", ".join(f"{type(r.module).__name__} {r.output_shape}" for r in runs)
-        raise CheckFailed(f"in {name}, {what} should produce {size[0]}x{size[1]} feature maps; layers ran as: {shapes}")
+        why = _explain(lambda: _diagnosis().explain_reduction(_layers(name, runs), "MaxPool2d" if by == "pool" else
+                                                              "Conv2d", size, _private_shapes()))
+        raise CheckFailed(f"in {name}, {what} should produce {size[0]}x{size[1]} feature maps; layers ran as: {shapes}"
+                          + why)

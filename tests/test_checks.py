@@ -218,9 +218,17 @@ def test_model_checks_explain_failures(model, check, message):
         check(checks.check_classifier("m", model))
 
 
+class Reshapes(nn.Module):  # fails inside its own forward: nothing to diagnose
+    def forward(self, x):
+        return x.view(-1, 100)
+
+
 def test_classifier_failures_name_the_shape():
-    with pytest.raises(checks.CheckFailed, match=r"(?s)fails on a batch of shape \(2, 1, 28, 28\).*PrintSize"):
+    with pytest.raises(checks.CheckFailed, match=r"(?s)fails on a batch of shape \(2, 1, 28, 28\).*Likely cause: "
+                                                 r"the 5x5 Conv2d at m\[0\] has padding=0"):
         checks.check_classifier("m", nn.Sequential(nn.Conv2d(1, 4, 5), nn.Flatten(), nn.Linear(4 * 28 * 28, 10)))
+    with pytest.raises(checks.CheckFailed, match=r"(?s)fails on a batch of shape \(2, 1, 28, 28\).*PrintSize"):
+        checks.check_classifier("m", Reshapes())  # without a diagnosis, the generic hint
     with pytest.raises(checks.CheckFailed, match=r"into \(2, 5\); it should give \(2, 10\)"):
         checks.check_classifier("m", nn.Sequential(nn.Flatten(), nn.Linear(784, 5)))
     with pytest.raises(checks.CheckFailed, match="should be a torch.nn.Module"):
