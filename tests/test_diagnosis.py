@@ -7,6 +7,7 @@ import math
 import os
 import re
 import warnings
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -16,9 +17,10 @@ from torch import nn
 
 from convcourse import checks, diagnosis, shapes
 from convcourse.models import PrintSize
-from convcourse.release import ROOT
 
 CAUSE = "Likely cause: "
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def notebook_cell(assignment, grade_id):

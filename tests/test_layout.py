@@ -20,7 +20,7 @@ from convcourse.grading import preprocessors, sandbox
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "convcourse"
 # What students' notebooks import (directly or through these): the import paths released notebooks rely on.
-STUDENT_MODULES = {"budget", "checks", "convviz", "data", "hardware", "layerstack", "mnist_files", "models", "plots",
+STUDENT_MODULES = {"budget", "checks", "convviz", "data", "diagnosis", "hardware", "layerstack", "mnist_files", "models", "plots",
                    "shapes", "train", "widgetkit", "widgets"}
 
 
