@@ -28,9 +28,10 @@ import torch
 
 from convcourse.budget import BUDGET_ENV
 from convcourse.data import load_mnist
+from convcourse.evaluation import Evaluation, evaluate
 from convcourse.models import VARIANT_NOTES, VARIANTS
 from convcourse.plots import comparison
-from convcourse.train import Evaluation, History, evaluate, fit
+from convcourse.train import History, fit
 
 MAIN_MODELS = ("mlp", "conv1", "conv2", "conv_bn")
 

@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 from torch import nn
 from torchvision.utils import make_grid
 
-from convcourse.train import Evaluation, History, predict
+from convcourse.evaluation import Evaluation, predict
+from convcourse.train import History
 
 __all__ = [
     "comparison",

@@ -1,4 +1,4 @@
-"""Training and evaluation on preloaded tensors: `fit`, `evaluate`, `predict`, `History`.
+"""Training on preloaded tensors: `fit` and its `History` (scoring is in `convcourse.evaluation`).
 
 The loop follows the lab (Adam, cross-entropy, batch 64, validation every 500 steps) but keeps
 the data as tensors on the device, accumulates accuracy and loss on the device (no per-batch
@@ -13,38 +13,25 @@ import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from convcourse.budget import BUDGET_ENV, EVAL_IMAGES, step_budget
+from convcourse.budget import BUDGET_ENV, step_budget
 from convcourse.data import iterate_batches
-from convcourse.hardware import (
-    adam,
-    bf16_default,
-    channels_last_default,
-    channels_last_grads,
-    cpu_native_bf16,
-    eval_batch_size,
-    is_channels_last,
-    resolve_device,
-)
+from convcourse.evaluation import Evaluation, budget_slice, evaluate, predict, scores
+from convcourse.hardware import adam, bf16_default, channels_last_default, channels_last_grads, cpu_native_bf16, resolve_device
+from convcourse.inputs import check_model, check_split, first_logits, positive_int
 
 if TYPE_CHECKING:
     import pandas as pd
 
+# evaluate, predict and Evaluation live in convcourse.evaluation; released notebooks import them from here.
 __all__ = ["Evaluation", "History", "evaluate", "fit", "plan_steps", "predict"]
 
 _POSTFIX_SECONDS = 0.5  # how often the bar's loss/accuracy is read back (one host sync each time)
-
-
-class Evaluation(NamedTuple):
-    """Accuracy (fraction correct) and mean cross-entropy loss on one split."""
-
-    accuracy: float
-    loss: float
 
 
 @dataclass
@@ -104,23 +91,7 @@ class History:
         return asdict(self)
 
 
-# ----------------------------------------------------------------------------- checks and the budget
-
-
-def _budget_slice(
-    images: torch.Tensor, targets: torch.Tensor, *, announce: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Under $CONVCOURSE_MAX_STEPS, the first EVAL_IMAGES images: a capped run is a smoke
-    run, and scoring 10,000 images per check would cost more than its training."""
-    if step_budget() is None or len(targets) <= EVAL_IMAGES:
-        return images, targets
-    if announce:
-        print(
-            f"convcourse: training budget ({BUDGET_ENV}): evaluating on the first {EVAL_IMAGES:,} "
-            f"of {len(targets):,} images",
-            flush=True,
-        )
-    return images[:EVAL_IMAGES], targets[:EVAL_IMAGES]
+# ----------------------------------------------------------------------------- the budget
 
 
 def plan_steps(n_train: int, epochs: int, batch_size: int, max_steps: int | None) -> tuple[int, int, str]:
@@ -132,115 +103,6 @@ def plan_steps(n_train: int, epochs: int, batch_size: int, max_steps: int | None
     caps = [(c, why) for c, why in ((max_steps, "max_steps"), (env_cap, f"{BUDGET_ENV}={env_cap}")) if c is not None]
     cap, why = min(caps) if caps else (planned, "")
     return planned, min(planned, cap), why if cap < planned else ""
-
-
-def _positive_int(name: str, value: Any, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}, got {value!r}")
-
-
-def _check_split(name: str, split: Any) -> None:
-    """Refuse anything but (N, C, H, W) float images with (N,) int64 targets, saying why."""
-    images, targets = getattr(split, "images", None), getattr(split, "targets", None)
-    if not isinstance(images, torch.Tensor) or not isinstance(targets, torch.Tensor):
-        raise TypeError(f"{name} must have tensors .images and .targets (a convcourse.data.Split)")
-    if images.ndim != 4:
-        hint = " Add the channel axis with images.unsqueeze(1)." if images.ndim == 3 else ""
-        raise ValueError(
-            f"{name}.images must be shaped (N, C, H, W), e.g. (N, 1, 28, 28); got {tuple(images.shape)}.{hint}"
-        )
-    if not images.is_floating_point():
-        raise ValueError(f"{name}.images must be floating point (float32 in [0, 1]), got {images.dtype}")
-    if targets.shape != (len(images),) or targets.dtype != torch.int64:
-        raise ValueError(
-            f"{name}.targets must be int64 class indices shaped ({len(images)},), "
-            f"got {targets.dtype} {tuple(targets.shape)}"
-        )
-    if len(images) == 0:
-        raise ValueError(f"{name} is empty")
-
-
-def _check_model(model: Any) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if next(model.parameters(), None) is None:
-        raise ValueError(f"the model ({type(model).__name__}) has no parameters")
-
-
-def _first_logits(model: nn.Module, x: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """The first forward pass, checked once: errors name the input shape and the class count."""
-    try:
-        logits = model(x)
-    except RuntimeError as err:
-        raise ValueError(f"the model failed on a batch of images shaped {tuple(x.shape)}: {err}") from err
-    if logits.ndim != 2 or logits.shape[0] != len(x) or logits.shape[1] < num_classes:
-        raise ValueError(
-            f"the model must return one score per class, shaped ({len(x)}, {num_classes}); "
-            f"got {tuple(logits.shape)}"
-        )
-    return logits
-
-
-# ----------------------------------------------------------------------------- evaluation
-
-
-@torch.inference_mode()
-def _scores(
-    model: nn.Module, images: torch.Tensor, targets: torch.Tensor, device: torch.device,
-    batch_size: int | None = None, bf16: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(summed cross-entropy, predictions) over tensors, in eval mode and large batches."""
-    was_training = model.training
-    model.eval()
-    channels_last = is_channels_last(model)
-    try:
-        loss_sum = torch.zeros((), device=device)
-        preds = []
-        for x, y in iterate_batches(images, targets, batch_size or eval_batch_size(device)):
-            x = x.to(device, non_blocking=True)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = model(x).float()
-            loss_sum += nn.functional.cross_entropy(logits, y.to(device, non_blocking=True), reduction="sum")
-            preds.append(logits.argmax(1))
-        return loss_sum, torch.cat(preds)
-    finally:
-        model.train(was_training)
-
-
-def _prepare_eval(
-    model: nn.Module, split: Any, batch_size: int | None, device: str | torch.device | None
-) -> torch.device:
-    _check_model(model)
-    _check_split("split", split)
-    _positive_int("batch_size", batch_size, allow_none=True)
-    dev = resolve_device(device) if device is not None else next(model.parameters()).device
-    model.to(dev)
-    return dev
-
-
-def evaluate(
-    model: nn.Module, split: Any, *, batch_size: int | None = None, device: str | torch.device | None = None
-) -> Evaluation:
-    """Accuracy and mean cross-entropy of `model` on `split` (eval mode, no gradients, float32).
-
-    `batch_size` None: 256 on the CPU, 1024 on an accelerator."""
-    dev = _prepare_eval(model, split, batch_size, device)
-    images, targets = _budget_slice(split.images, split.targets, announce=True)
-    loss_sum, preds = _scores(model, images, targets, dev, batch_size)
-    n = len(targets)
-    return Evaluation(accuracy=(preds == targets.to(dev)).sum().item() / n, loss=loss_sum.item() / n)
-
-
-def predict(
-    model: nn.Module, split: Any, *, batch_size: int | None = None, device: str | torch.device | None = None
-) -> torch.Tensor:
-    """Predicted class of every image in `split`, as an int64 CPU tensor."""
-    dev = _prepare_eval(model, split, batch_size, device)
-    return _scores(model, split.images, split.targets, dev, batch_size)[1].cpu()
 
 
 # ----------------------------------------------------------------------------- training
@@ -303,13 +165,13 @@ def fit(
     where measured to help, i.e. both on CPUs with native bf16 only. The same `seed` gives the
     same history on the same machine (seed before building the model for the same weights too).
     """
-    _check_model(model)
+    check_model(model)
     for name in ("train", "valid"):
-        _check_split(f"data.{name}", getattr(data, name, None))
+        check_split(f"data.{name}", getattr(data, name, None))
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        _positive_int(name, value)
-    _positive_int("validate_every", validate_every, allow_none=True)
-    _positive_int("max_steps", max_steps, allow_none=True)
+        positive_int(name, value)
+    positive_int("validate_every", validate_every, allow_none=True)
+    positive_int("max_steps", max_steps, allow_none=True)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an int, got {seed!r}")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (0 < lr < math.inf):
@@ -334,7 +196,7 @@ def fit(
     )
     # Moved to the device once: every batch is then an index into device memory.
     images, targets = data.train.images.to(dev), data.train.targets.to(dev)
-    valid_x, valid_y = (t.to(dev) for t in _budget_slice(data.valid.images, data.valid.targets, announce=True))
+    valid_x, valid_y = (t.to(dev) for t in budget_slice(data.valid.images, data.valid.targets, announce=True))
     num_classes = int(max(targets.max(), valid_y.max())) + 1
     optimizer = adam(model, lr, dev)
     shuffler = torch.Generator().manual_seed(seed)
@@ -342,7 +204,7 @@ def fit(
     cuda = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
 
     def checkpoint(step: int) -> None:
-        val_loss, val_preds = _scores(model, valid_x, valid_y, dev, bf16=use_bf16)
+        val_loss, val_preds = scores(model, valid_x, valid_y, dev, bf16=use_bf16)
         train_acc, train_loss = meter.read()
         meter.reset()
         history.steps.append(step)
@@ -369,7 +231,7 @@ def fit(
                 if use_cl:
                     x = x.contiguous(memory_format=torch.channels_last)
                 with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    logits = model(x) if step else _first_logits(model, x, num_classes)
+                    logits = model(x) if step else first_logits(model, x, num_classes)
                     loss = nn.functional.cross_entropy(logits.float(), y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

@@ -20,8 +20,8 @@ from convcourse.grading import preprocessors, sandbox
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "convcourse"
 # What students' notebooks import (directly or through these): the import paths released notebooks rely on.
-STUDENT_MODULES = {"budget", "checks", "convviz", "data", "diagnosis", "hardware", "layerstack", "mnist_files", "models", "plots",
-                   "shapes", "train", "widgetkit", "widgets"}
+STUDENT_MODULES = {"budget", "checks", "convviz", "data", "diagnosis", "evaluation", "hardware", "inputs", "layerstack",
+                   "mnist_files", "models", "plots", "shapes", "train", "widgetkit", "widgets"}
 
 
 def imported_modules(path: Path) -> set[str]:

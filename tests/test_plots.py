@@ -15,8 +15,9 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from convcourse import plots  # noqa: E402
 from convcourse.budget import BUDGET_ENV  # noqa: E402
+from convcourse.evaluation import Evaluation, evaluate  # noqa: E402
 from convcourse.models import ConvModel2, Model  # noqa: E402
-from convcourse.train import Evaluation, evaluate, fit  # noqa: E402
+from convcourse.train import fit  # noqa: E402
 
 
 @pytest.fixture(scope="module")

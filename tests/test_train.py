@@ -12,8 +12,9 @@ from torch import nn
 from convcourse import hardware
 from convcourse.budget import BUDGET_ENV, EVAL_IMAGES
 from convcourse.data import Split
+from convcourse.evaluation import Evaluation, evaluate, predict
 from convcourse.models import ConvModelReg, Model, count_parameters
-from convcourse.train import Evaluation, evaluate, fit, plan_steps, predict
+from convcourse.train import fit, plan_steps
 
 # 1,297 digits training images at batch 64: 20 steps per epoch.
 STEPS_PER_EPOCH = 1297 // 64
