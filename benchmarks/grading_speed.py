@@ -51,7 +51,7 @@ def hand_in(root: Path, students: int) -> dict[tuple[str, str], float]:
 def timed_round(root: Path, workers: int, expected: dict) -> tuple[float, dict[str, list[float]]]:
     """Wall seconds of one forced grade round, and each job's seconds by assignment."""
     started = time.monotonic()
-    report = grade(root, workers=workers, force=True, log=lambda *_: None)
+    report = grade(root, workers=workers, force=True, log=lambda *_: None, live=False)
     elapsed = time.monotonic() - started
     scores = autograded_scores(root)
     wrong = {key: (scores.get(key), want) for key, want in expected.items() if scores.get(key, (None,))[0] != want}

@@ -23,7 +23,8 @@ from convcourse.grading.course import GradingError, assignments, ensure_data, su
 from convcourse.grading.gradebook import load_config, merge, venv_on_path
 from convcourse.grading.jobs import SCRATCH_PREFIX, STARTUP_SLACK, Result, prepare, run_jobs, submission_digest
 from convcourse.grading.preprocessors import HIDE_ENV
-from convcourse.grading.report import autograded_scores, export, feedback, table
+from convcourse.grading.progress import Progress, submission_line
+from convcourse.grading.report import autograded_scores, export, feedback, submission_score, table
 from convcourse.mnist_files import DATA_ENV
 
 STATE_FILE = ".convcourse-graded.json"  # in autograded/: digest of each submission as last graded
@@ -92,8 +93,11 @@ def _one_round_at_a_time(root: Path):
 
 
 def grade(root: Path, *, workers: int | None = None, force: bool = False,
-          allow_unsandboxed: bool | None = None, log=print) -> Round:
-    """Autograde every new or changed submission, merge, write feedback and grades.csv."""
+          allow_unsandboxed: bool | None = None, log=print, live: bool | None = None) -> Round:
+    """Autograde every new or changed submission, merge, write feedback and grades.csv.
+
+    ``log`` gets the round's lines (one per finished submission); ``live`` shows tqdm's progress line
+    (None: only on a terminal)."""
     root = Path(root).resolve()
     names = assignments(root)
     if not names:
@@ -103,10 +107,11 @@ def grade(root: Path, *, workers: int | None = None, force: bool = False,
     workers = workers or os.cpu_count() or 1
     isolated = prepare_environment(root, workers, allow_unsandboxed)
     with _one_round_at_a_time(root):
-        return _grade_round(root, names, workers, force, isolated, log)
+        return _grade_round(root, names, workers, force, isolated, log, live)
 
 
-def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolated: bool, log) -> Round:
+def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolated: bool, log,
+                 live: bool | None) -> Round:
     started = time.monotonic()
     ensure_data()
     sync_gradebook(root, names)
@@ -125,13 +130,18 @@ def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolat
             state["/".join((job.student, job.assignment))] = {"digest": digests[(job.student, job.assignment)],
                                                               "autograded": result.graded}
         report.graded.append(result)
-        note = "" if result.ok else f"  PROBLEM: {result.problem}"
-        log(f"  {job.student}/{job.assignment}: {result.seconds:.1f} s{note}")
+        score = submission_score(root, job.student, job.assignment) if result.graded else None
+        progress.finished(submission_line(job.student, job.assignment, result.seconds, score,
+                                          "" if result.ok else result.problem))
 
-    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
-        per_notebook = load_config(root).GradingExecute.get("notebook_timeout", 600)
-        run_jobs(todo, workers, lambda p: prepare(root, *p, Path(scratch), _job_timeout(root, p[1], per_notebook)),
-                 on_done=done)
+    progress = Progress(len(todo), log=log, live=live)
+    try:
+        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
+            per_notebook = load_config(root).GradingExecute.get("notebook_timeout", 600)
+            run_jobs(todo, workers, lambda p: prepare(root, *p, Path(scratch), _job_timeout(root, p[1], per_notebook)),
+                     on_done=done)
+    finally:
+        progress.close()
     _save_state(root, state)
     feedback(root, [(r.job.student, r.job.assignment) for r in report.graded if r.graded])
     export(root)

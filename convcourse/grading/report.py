@@ -42,15 +42,31 @@ def autograded_scores(root: Path) -> dict[tuple[str, str], tuple[float, float]]:
     with Gradebook(f"sqlite:///{Path(root) / 'gradebook.db'}") as gradebook:
         for assignment in gradebook.assignments:
             for submission in gradebook.assignment_submissions(assignment.name):
-                got = top = 0.0
-                for notebook in submission.notebooks:
-                    solutions = {cell.name for cell in notebook.notebook.solution_cells}
-                    for grade in notebook.grades:
-                        if grade.cell.cell_type == "code" and grade.name not in solutions:
-                            got += grade.auto_score or 0.0
-                            top += grade.max_score
-                scores[(submission.student_id, assignment.name)] = (got, top)
+                scores[(submission.student_id, assignment.name)] = _test_points(submission)
     return scores
+
+
+def submission_score(root: Path, student: str, assignment: str) -> tuple[float, float] | None:
+    """(autograded score, maximum) of one submission, or None when the gradebook has none."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(f"sqlite:///{Path(root) / 'gradebook.db'}") as gradebook:
+        try:
+            return _test_points(gradebook.find_submission(assignment, student))
+        except MissingEntry:
+            return None
+
+
+def _test_points(submission) -> tuple[float, float]:
+    """Points of the autograded test cells of one submission (written answers are graded by hand)."""
+    got = top = 0.0
+    for notebook in submission.notebooks:
+        solutions = {cell.name for cell in notebook.notebook.solution_cells}
+        for grade in notebook.grades:
+            if grade.cell.cell_type == "code" and grade.name not in solutions:
+                got += grade.auto_score or 0.0
+                top += grade.max_score
+    return got, top
 
 
 def table(scores: dict[tuple[str, str], tuple[float, float]], names: list[str]) -> str:
