@@ -1,26 +1,36 @@
-"""Seconds per student (the three notebooks) to autograde, serial (1 worker) and parallel (one per core).
+"""Seconds per notebook to autograde: plain nbgrader (the anchor), ``make grade`` serial, and in parallel.
 
     .venv/bin/python benchmarks/grading_speed.py [--students 2] [--jobs N]
 
-Copies the course (source/, nbgrader_config.py) into a scratch folder, regenerates its release,
-hands in the full solution of every assignment for each student, then times ``grade`` twice on the
-same submissions: with one worker, and with ``--jobs`` workers (default: one per core). The kernels
-use $CONVCOURSE_DATA (real MNIST) unless CONVCOURSE_DATASET=digits, and the training budget of
-nbgrader_config.py ($CONVCOURSE_MAX_STEPS, 20 steps unless set). Every score is checked to be full.
+Copies the course (source/, nbgrader_config.py) into a scratch folder, regenerates its release and
+hands in the full solution of every assignment for each student. Then, on the same submissions:
+
+* plain: ``nbgrader autograde <assignment> --force`` for each assignment in a second copy whose
+  nbgrader_config.py leaves nbgrader as it ships (its own Execute, no sandbox, no convcourse);
+* serial: ``grade`` (what ``make grade`` runs) with one worker;
+* parallel: ``grade`` with ``--jobs`` workers (default: one per core).
+
+The kernels use $CONVCOURSE_DATA (real MNIST) unless CONVCOURSE_DATASET=digits, and the grading
+training budget (convcourse.budget.GRADING_STEPS unless $CONVCOURSE_MAX_STEPS is set) in all three.
+Every score is checked to be full. The last line is
+``seconds_per_notebook plain=<a> serial=<b> parallel=<c>``.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
+from convcourse.budget import BUDGET_ENV, grading_budget
 from convcourse.grading import release, samples
 from convcourse.grading.course import assignments
+from convcourse.grading.gradebook import with_venv_on_path
 from convcourse.grading.pipeline import grade
 from convcourse.grading.report import autograded_scores
 
@@ -46,6 +56,39 @@ def hand_in(root: Path, students: int) -> dict[tuple[str, str], float]:
             full.write(root, student)
             expected[(student, assignment)] = full.expected
     return expected
+
+
+PLAIN_CONFIG = """c = get_config()  # noqa: F821 - nbgrader as it ships: no convcourse, no sandbox
+c.CourseDirectory.course_id = "convcourse-plain"
+c.CourseDirectory.root = {root!r}
+c.Execute.timeout = 600
+"""
+
+
+def plain_copy(course: Path, destination: Path) -> Path:
+    """The same source/ and submitted/ under a stock nbgrader configuration."""
+    destination.mkdir()
+    (destination / "nbgrader_config.py").write_text(PLAIN_CONFIG.format(root=str(destination)))
+    for folder in ("source", "submitted"):
+        shutil.copytree(course / folder, destination / folder)
+    return destination
+
+
+def timed_plain(root: Path, names: list[str]) -> float:
+    """Wall seconds of ``nbgrader generate_assignment`` then ``nbgrader autograde --force``, each assignment."""
+    env = {**with_venv_on_path(os.environ), BUDGET_ENV: str(grading_budget())}
+    for name in names:  # the gradebook entries autograde needs; not timed, as for the other two
+        _nbgrader(["generate_assignment", name, "--force"], root, env)
+    started = time.monotonic()
+    for name in names:
+        _nbgrader(["autograde", name, "--force"], root, env)
+    return time.monotonic() - started
+
+
+def _nbgrader(args: list[str], root: Path, env: dict) -> None:
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"nbgrader {' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
 def timed_round(root: Path, workers: int, expected: dict) -> tuple[float, dict[str, list[float]]]:
@@ -74,16 +117,27 @@ def main(argv: list[str] | None = None) -> int:
     data = ("digits stand-in" if os.environ.get("CONVCOURSE_DATASET") == "digits"
             else f"MNIST from {os.environ.get('CONVCOURSE_DATA') or 'the per-user cache'}")
     print(f"{args.students} students x {len(assignments(ROOT))} notebooks (full solutions), {data}, "
-          f"CONVCOURSE_MAX_STEPS={os.environ.get('CONVCOURSE_MAX_STEPS') or '20 (nbgrader_config.py)'}, "
+          f"{BUDGET_ENV}={grading_budget()}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+    per_notebook = {}
     with tempfile.TemporaryDirectory(prefix="convcourse-bench-") as scratch:
         root = course_copy(Path(scratch) / "course")
         expected = hand_in(root, args.students)
+        plain = plain_copy(root, Path(scratch) / "plain")
+        elapsed = timed_plain(plain, assignments(root))
+        wrong = {key: (got, expected[key]) for key, got in autograded_scores(plain).items() if got[0] != expected[key]}
+        if wrong:
+            raise SystemExit(f"benchmark invalid, plain nbgrader's scores differ from the full marks: {wrong}")
+        per_notebook["plain"] = elapsed / len(expected)
+        print(f"{'plain':>8} (nbgrader autograde, no sandbox): {elapsed:6.1f} s in all, "
+              f"{per_notebook['plain']:6.1f} s per notebook", flush=True)
         for label, workers in (("serial", 1), ("parallel", args.jobs)):
             elapsed, jobs = timed_round(root, workers, expected)
+            per_notebook[label] = elapsed / len(expected)
             notebooks = ", ".join(f"{a} {sum(s) / len(s):.1f} s" for a, s in jobs.items())
             print(f"{label:>8} ({workers} worker{'s' * (workers > 1)}): {elapsed:6.1f} s in all, "
-                  f"{elapsed / args.students:6.1f} s per student   [mean per notebook: {notebooks}]", flush=True)
+                  f"{per_notebook[label]:6.1f} s per notebook   [mean job time per notebook: {notebooks}]", flush=True)
+    print("seconds_per_notebook " + " ".join(f"{k}={v:.2f}" for k, v in per_notebook.items()))
     return 0
 
 
