@@ -19,8 +19,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from convcourse.grading import release, samples
-from convcourse.grading.course import assignments
+from convcourse.budget import BudgetError, grading_budget
+from convcourse.grading import release, samples, sandbox
+from convcourse.grading.course import GradingError, assignments, ensure_data
 from convcourse.grading.pipeline import grade
 from convcourse.grading.report import autograded_scores
 
@@ -71,6 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.students < 1 or args.jobs < 1:
         parser.error("--students and --jobs must be at least 1")
+    try:
+        return _measure(args)
+    except (GradingError, sandbox.SandboxUnavailable, release.ReleaseError, BudgetError) as error:
+        parser.exit(2, f"error: {error}\n")  # the course's own problem, as `python -m convcourse.grading` says it
+
+
+def _measure(args: argparse.Namespace) -> int:
+    # What would stop the grade rounds, checked before a minute goes into copying and releasing the course.
+    grading_budget()
+    ensure_data()
     data = ("digits stand-in" if os.environ.get("CONVCOURSE_DATASET") == "digits"
             else f"MNIST from {os.environ.get('CONVCOURSE_DATA') or 'the per-user cache'}")
     print(f"{args.students} students x {len(assignments(ROOT))} notebooks (full solutions), {data}, "

@@ -35,7 +35,7 @@ from convcourse.hardware import (
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Evaluation", "History", "evaluate", "fit", "plan_steps", "predict"]
+__all__ = ["Evaluation", "History", "budget_slice", "evaluate", "fit", "plan_steps", "predict"]
 
 _POSTFIX_SECONDS = 0.5  # how often the bar's loss/accuracy is read back (one host sync each time)
 
@@ -107,7 +107,7 @@ class History:
 # ----------------------------------------------------------------------------- checks and the budget
 
 
-def _budget_slice(
+def budget_slice(
     images: torch.Tensor, targets: torch.Tensor, *, announce: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Under $CONVCOURSE_MAX_STEPS, the first EVAL_IMAGES images: a capped run is a smoke
@@ -229,7 +229,7 @@ def evaluate(
 
     `batch_size` None: 256 on the CPU, 1024 on an accelerator."""
     dev = _prepare_eval(model, split, batch_size, device)
-    images, targets = _budget_slice(split.images, split.targets, announce=True)
+    images, targets = budget_slice(split.images, split.targets, announce=True)
     loss_sum, preds = _scores(model, images, targets, dev, batch_size)
     n = len(targets)
     return Evaluation(accuracy=(preds == targets.to(dev)).sum().item() / n, loss=loss_sum.item() / n)
@@ -334,7 +334,7 @@ def fit(
     )
     # Moved to the device once: every batch is then an index into device memory.
     images, targets = data.train.images.to(dev), data.train.targets.to(dev)
-    valid_x, valid_y = (t.to(dev) for t in _budget_slice(data.valid.images, data.valid.targets, announce=True))
+    valid_x, valid_y = (t.to(dev) for t in budget_slice(data.valid.images, data.valid.targets, announce=True))
     num_classes = int(max(targets.max(), valid_y.max())) + 1
     optimizer = adam(model, lr, dev)
     shuffler = torch.Generator().manual_seed(seed)
