@@ -14,14 +14,15 @@ import platform
 import sys
 
 import convcourse
-from convcourse.mnist_files import raw_folder
+from convcourse.mnist_files import DATA_ENV, default_root
 
 
 def main(argv: list[str] | None = None) -> int:
     """Print the report; 0 when ready, 2 when the data is missing or corrupt."""
-    parser = argparse.ArgumentParser(prog="python -m convcourse", description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="folder holding MNIST/raw (default: $CONVCOURSE_DATA, "
-                        f"else {raw_folder(None).parent.parent})")
+    parser = argparse.ArgumentParser(prog="python -m convcourse", description="Check this install of the course: "
+                                     "where the package is, PyTorch's build, the device, MNIST (fetched once).")
+    parser.add_argument("--data", default=None, help=f"folder holding MNIST/raw (default: ${DATA_ENV}, "
+                        f"else {default_root()})")
     parser.add_argument("--no-download", action="store_true", help="report a missing dataset instead of fetching it")
     args = parser.parse_args(argv)
     # torch is imported only after the cheap lines are out: its first import takes seconds on a laptop.
