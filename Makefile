@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.convcourse-installed
 
-.PHONY: demo test lint lab notebooks release grade venv clean
+.PHONY: demo test lint lab notebooks release grade wheel student-archive venv clean
 
 venv: $(STAMP)
 
@@ -43,6 +43,16 @@ release: $(STAMP)
 ## grade: sandboxed autograding of everything in submitted/, feedback, grades.csv and a table
 grade: $(STAMP)
 	$(PY) -m convcourse.grading grade
+
+## wheel: the package students install: dist/convcourse-<version>-py3-none-any.whl (offline, no build isolation)
+# build/ goes first: setuptools would otherwise package modules deleted since the last build.
+wheel: $(STAMP)
+	rm -rf build
+	$(PY) -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation . -w dist
+
+## student-archive: the notebooks students download: dist/convcourse-notebooks-<version>.zip from release/ (checked current)
+student-archive: $(STAMP)
+	$(PY) -m convcourse.grading archive --out dist
 
 clean:
 	rm -rf autograded feedback grades.csv gradebook.db .pytest_cache

@@ -7,7 +7,8 @@
 Source notebooks are committed without outputs, except the cells marked ``# NBVAL_CHECK_OUTPUT``:
 their output is nbval's reference, so the build runs the notebook (with the test suite's training
 budget) and keeps exactly those outputs. ``make notebooks`` regenerates release/ afterwards
-(``python -m convcourse.grading release``).
+(``python -m convcourse.grading release``). A notebook whose cell fails is not written: the command
+ends with one ``error:`` message naming the cell and its error, and exit status 2.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from authoring.cells import build_notebook
 from convcourse.budget import BUDGET_ENV, TEST_STEPS
@@ -27,6 +29,10 @@ from convcourse.grading.course import ASSIGNMENTS
 ROOT = Path(__file__).resolve().parent.parent
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 RUN_ENV = {BUDGET_ENV: str(TEST_STEPS)}  # the same budget the test suite gives nbval
+
+
+class BuildError(RuntimeError):
+    """A notebook's cell failed while it was run for its checked outputs (the message names the cell)."""
 
 
 def build(assignment: str) -> nbformat.NotebookNode:
@@ -40,9 +46,15 @@ def run_and_keep_checked_outputs(notebook: nbformat.NotebookNode, folder: Path, 
     executed = nbformat.from_dict(nbformat.from_dict(notebook))  # a copy: nbclient writes outputs into it
     old_env = {key: os.environ.get(key) for key in RUN_ENV}
     os.environ.update({key: os.environ.get(key, value) for key, value in RUN_ENV.items()})
+    running: dict[str, str] = {}
+    client = NotebookClient(executed, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(folder)}},
+                            on_cell_start=lambda cell, cell_index: running.update(cell=_describe(cell, cell_index)))
     try:
-        NotebookClient(executed, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(folder)}}).execute()
+        client.execute()
+    except CellExecutionError as error:
+        raise BuildError(f"cell {running.get('cell', '?')} raised {error.ename}: {error.evalue}") from error
+    except (CellTimeoutError, DeadKernelError) as error:
+        raise BuildError(f"cell {running.get('cell', '?')}: {str(error).strip().splitlines()[0]}") from error
     finally:
         for key, value in old_env.items():
             if value is None:
@@ -53,6 +65,12 @@ def run_and_keep_checked_outputs(notebook: nbformat.NotebookNode, folder: Path, 
         if cell.cell_type == "code" and CHECK_MARK in cell.source:
             cell.outputs = [_strip(output) for output in ran.outputs]
             cell.execution_count = ran.execution_count  # nbval ignores outputs of cells that never ran
+
+
+def _describe(cell: nbformat.NotebookNode, index: int) -> str:
+    """A cell as an author finds it: its id, position and first line."""
+    first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
+    return f"{cell.get('id', index)} (#{index + 1}: {first[:60]})"
 
 
 def _strip(output: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -79,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         notebook = build(assignment)
         if not args.no_run:
-            run_and_keep_checked_outputs(notebook, folder)
+            try:
+                run_and_keep_checked_outputs(notebook, folder)
+            except BuildError as error:
+                print(f"error: {assignment} not written: {error}", file=sys.stderr)
+                return 2
         path = folder / f"{assignment}.ipynb"
         nbformat.write(notebook, path)
         print(f"wrote {path.relative_to(ROOT)}")

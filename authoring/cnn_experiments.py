@@ -19,8 +19,8 @@ CELLS = [
     | 2.5 | dropout | why can validation accuracy beat training accuracy? |
     | 2.6 | batch normalisation | does training get easier? |
 
-    At the end you look inside a trained network (its filters and feature maps) and compare every
-    variant in one table.
+    At the end you look inside a trained network (its filters and feature maps), compare every
+    variant in one table, and look at which test digits the chosen model gets wrong.
 
     **How this notebook works.** You write each model as a short `nn.Sequential` in the cells marked
     `# YOUR CODE HERE`. The test cell after it checks the *architecture* (the layers and the
@@ -42,7 +42,8 @@ CELLS = [
 
     from convcourse.data import load_mnist
     from convcourse.models import Model, PrintSize, count_parameters
-    from convcourse.plots import comparison, plot_feature_maps, plot_filters, plot_history, plot_images
+    from convcourse.plots import (comparison, plot_confusion_matrix, plot_feature_maps, plot_filters, plot_history,
+                                  plot_images, plot_misclassified)
     from convcourse.train import evaluate, fit
 
     torch.manual_seed(0)  # the same starting weights every time you run the notebook top to bottom
@@ -458,5 +459,32 @@ CELLS = [
     convolutions by more `Linear` layers (2.3) does not buy the same improvement. The decision should
     be made on validation accuracy; the test accuracy is reported once, at the end, to estimate how
     the chosen model does on new data.
+    """),
+    given_md("""
+    ## Where the chosen model goes wrong
+
+    Accuracy is one number; the *confusion matrix* shows which digits are taken for which. Row *i*,
+    column *j* counts the test images of digit *i* that the chosen model (`best`, above) classified
+    as *j*: the diagonal holds the right answers, everything off it is a mistake. Below it, test
+    digits it got wrong, each titled *true -> predicted*.
+    """),
+    given("""
+    plot_confusion_matrix(trained[best], data.test, name=best)
+    """),
+    given("""
+    plot_misclassified(trained[best], data.test, n=24, name=best)
+    """),
+    given_md("""
+    **Question (manually graded, 1 point).** Which digits does the chosen model confuse most often?
+    Look at the misclassified digits: would you have read them correctly, and what do its mistakes
+    have in common?
+    """),
+    answer("ce-errors-answer", 1, """
+    *Model answer.* The mistakes are not spread evenly: most of them sit in a few cells off the
+    diagonal, between digits that share strokes, such as 4 and 9, 3, 5 and 8, 7 and 2 or 1 (the exact
+    pairs vary by run). Many misclassified digits are hard for a person too: oddly written, slanted,
+    with broken or very thick strokes, cut off at the border, a few arguably labelled wrong. The
+    rest are clear digits in an unusual style or position, which more training, more varied
+    training images (small shifts and rotations) or a deeper conv network would fix.
     """),
 ]

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from convcourse.budget import BUDGET_ENV
-from convcourse.data import load_mnist
+from convcourse.data import MNISTCorruptError, MNISTMissingError, load_mnist
 from convcourse.evaluation import Evaluation, evaluate
 from convcourse.models import VARIANT_NOTES, VARIANTS
 from convcourse.plots import comparison
@@ -57,7 +57,10 @@ def main() -> None:
     args = parser.parse_args()
     if os.environ.pop(BUDGET_ENV, None) is not None:
         print(f"note: {BUDGET_ENV} ignored: this benchmark trains the full {args.epochs} epochs")
-    data = load_mnist(args.data, download=False)
+    try:
+        data = load_mnist(args.data, download=False)
+    except (MNISTMissingError, MNISTCorruptError) as error:
+        parser.exit(2, f"error: {error}\n")  # the data's own advice, without a traceback
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, data {data.source}, "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
 

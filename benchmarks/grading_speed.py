@@ -27,9 +27,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from convcourse.budget import BUDGET_ENV, grading_budget
-from convcourse.grading import release, samples
-from convcourse.grading.course import assignments
+from convcourse.budget import BUDGET_ENV, BudgetError, grading_budget
+from convcourse.grading import release, samples, sandbox
+from convcourse.grading.course import GradingError, assignments, ensure_data
 from convcourse.grading.gradebook import with_venv_on_path
 from convcourse.grading.pipeline import grade
 from convcourse.grading.report import autograded_scores
@@ -107,13 +107,23 @@ def timed_round(root: Path, workers: int, expected: dict) -> tuple[float, dict[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print seconds per student, serial and parallel."""
+    """Print seconds per notebook: plain nbgrader, serial and parallel grading."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=2, help="students in the class (default 2)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="workers of the parallel round")
     args = parser.parse_args(argv)
     if args.students < 1 or args.jobs < 1:
         parser.error("--students and --jobs must be at least 1")
+    try:
+        return _measure(args)
+    except (GradingError, sandbox.SandboxUnavailable, release.ReleaseError, BudgetError) as error:
+        parser.exit(2, f"error: {error}\n")  # the course's own problem, as `python -m convcourse.grading` says it
+
+
+def _measure(args: argparse.Namespace) -> int:
+    # What would stop the grade rounds, checked before a minute goes into copying and releasing the course.
+    grading_budget()
+    ensure_data()
     data = ("digits stand-in" if os.environ.get("CONVCOURSE_DATASET") == "digits"
             else f"MNIST from {os.environ.get('CONVCOURSE_DATA') or 'the per-user cache'}")
     print(f"{args.students} students x {len(assignments(ROOT))} notebooks (full solutions), {data}, "

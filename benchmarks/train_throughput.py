@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
 from convcourse.budget import BUDGET_ENV
-from convcourse.data import load_mnist, resolve_root
+from convcourse.data import MNISTCorruptError, MNISTMissingError, load_mnist, resolve_root
 from convcourse.models import ConvModel2, Model
 from convcourse.train import fit
 
@@ -112,7 +112,10 @@ def main() -> None:
     if os.environ.pop(BUDGET_ENV, None) is not None:
         print(f"note: {BUDGET_ENV} ignored here: both loops run the same explicit step count")
     root = str(resolve_root(args.data))
-    data = load_mnist(root, download=False)
+    try:
+        data = load_mnist(root, download=False)
+    except (MNISTMissingError, MNISTCorruptError) as error:
+        parser.exit(2, f"error: {error}\n")  # the data's own advice, without a traceback
     lab_data = lab_datasets(root)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")
     for name in FACTORIES:  # warm-up (library first calls), not timed

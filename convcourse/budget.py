@@ -17,13 +17,17 @@ SMOKE_STEPS = 5  # notebooks run only to prove they still run (old releases agai
 EVAL_IMAGES = 2000  # images scored per evaluation while a budget is set
 
 
+class BudgetError(ValueError):
+    """$CONVCOURSE_MAX_STEPS is set to something that is not a positive count of steps."""
+
+
 def step_budget(environ: Mapping[str, str] | None = None) -> int | None:
-    """The step cap from $CONVCOURSE_MAX_STEPS (None when unset or empty); ValueError when it is no count."""
+    """The step cap from $CONVCOURSE_MAX_STEPS (None when unset or empty); BudgetError when it is no count."""
     raw = (os.environ if environ is None else environ).get(BUDGET_ENV, "").strip()
     if not raw:
         return None
     if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{BUDGET_ENV} must be a positive whole number of steps, got {raw!r}")
+        raise BudgetError(f"{BUDGET_ENV} must be a positive whole number of steps, got {raw!r}")
     return int(raw)
 
 

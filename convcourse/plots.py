@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 from torch import nn
 from torchvision.utils import make_grid
 
-from convcourse.evaluation import Evaluation, predict
+from convcourse.data import Split
+from convcourse.evaluation import Evaluation, budget_slice, predict
 from convcourse.train import History
 
 __all__ = [
@@ -165,24 +166,32 @@ def confusion_counts(targets: torch.Tensor, predictions: torch.Tensor, num_class
     return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes).numpy()
 
 
-def plot_confusion_matrix(model: nn.Module, split: Any, *, normalize: bool = False) -> Figure:
-    """Confusion matrix of `model` on `split`: rows are true classes, columns predictions."""
-    preds = predict(model, split)
+def _predicted(model: nn.Module, split: Any) -> tuple[Split, torch.Tensor]:
+    """The scored part of `split` (all of it, or what `evaluate` scores under a training budget) and its predictions."""
+    _images(split)  # the clear shape error, before any prediction
+    scored = Split(*budget_slice(split.images, split.targets, announce=False))
+    return scored, predict(model, scored)
+
+
+def plot_confusion_matrix(model: nn.Module, split: Any, *, normalize: bool = False, name: str | None = None) -> Figure:
+    """Confusion matrix of `model` on `split`: rows are true classes, columns predictions; `name` titles it."""
+    split, preds = _predicted(model, split)
     num_classes = int(max(split.targets.max(), preds.max())) + 1
     counts = confusion_counts(split.targets.cpu(), preds, num_classes)
     values = counts / counts.sum(axis=1, keepdims=True).clip(min=1) if normalize else counts
     fig, ax = _new_figure(figsize=(6.5, 5.5))
     sns.heatmap(values, annot=True, fmt=".2f" if normalize else "d", cmap="Blues", cbar=False, ax=ax,
-                annot_kws={"fontsize": 7})
+                annot_kws={"fontsize": 8})
     accuracy = np.trace(counts) / counts.sum()
-    ax.set(xlabel="predicted", ylabel="true", title=f"{type(model).__name__}: accuracy {accuracy:.2%}")
+    ax.set(xlabel="predicted", ylabel="true",
+           title=f"{name or type(model).__name__}: accuracy {accuracy:.2%} on {len(preds):,} images")
     fig.tight_layout()
     return fig
 
 
-def plot_misclassified(model: nn.Module, split: Any, *, n: int = 16, ncols: int = 8) -> Figure:
-    """The first `n` images of `split` that `model` gets wrong, titled 'true -> predicted'."""
-    preds = predict(model, split)
+def plot_misclassified(model: nn.Module, split: Any, *, n: int = 16, ncols: int = 8, name: str | None = None) -> Figure:
+    """The first `n` images of `split` that `model` gets wrong, titled 'true -> predicted'; `name` titles the grid."""
+    split, preds = _predicted(model, split)
     wrong = torch.nonzero(preds != split.targets.cpu()).flatten()[:n]
     nrows = max(1, math.ceil(len(wrong) / ncols))
     fig, axes = _new_figure(nrows, ncols, figsize=(1.3 * ncols, 1.5 * nrows + 0.6), squeeze=False)
@@ -190,9 +199,9 @@ def plot_misclassified(model: nn.Module, split: Any, *, n: int = 16, ncols: int 
         ax.axis("off")
     for ax, idx in zip(axes.flat, wrong.tolist()):
         ax.imshow(split.images[idx, 0].cpu().numpy(), cmap="gray")
-        ax.set_title(f"{int(split.targets[idx])} -> {int(preds[idx])}", fontsize=8)
+        ax.set_title(f"{int(split.targets[idx])} -> {int(preds[idx])}", fontsize=9)
     total = int((preds != split.targets.cpu()).sum())
-    fig.suptitle(f"{type(model).__name__}: {total} of {len(preds)} misclassified (true -> predicted)")
+    fig.suptitle(f"{name or type(model).__name__}: {total} of {len(preds):,} misclassified (true -> predicted)")
     fig.tight_layout()
     return fig
 

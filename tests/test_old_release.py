@@ -6,15 +6,14 @@ and executed with nbval against today's package.
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from student_notebooks import fill_solutions, run_nbval
 
-from convcourse.budget import BUDGET_ENV, SMOKE_STEPS
 from convcourse.grading.course import ASSIGNMENTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,19 +29,8 @@ def from_history(path: str) -> nbformat.NotebookNode:
 
 def solved(assignment: str) -> nbformat.NotebookNode:
     """The old release notebook with its code solution cells as the old source notebook had them."""
-    released = from_history(f"release/{assignment}/{assignment}.ipynb")
-    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in
-               from_history(f"source/{assignment}/{assignment}.ipynb").cells
-               if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
-    filled = 0
-    for cell in released.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("solution"):
-            cell.source, filled = answers[meta["grade_id"]], filled + 1
-        # The reference outputs nbval compares were cleared from the release; this test is about running.
-        cell.source = cell.source.replace("# NBVAL_CHECK_OUTPUT", "")
-    assert filled, f"{assignment}: no solution cell to fill"
-    return released
+    return fill_solutions(from_history(f"release/{assignment}/{assignment}.ipynb"),
+                          from_history(f"source/{assignment}/{assignment}.ipynb"))
 
 
 def history_available() -> bool:
@@ -58,12 +46,6 @@ def test_released_notebooks_of_the_flat_layout_run_against_todays_package(tmp_pa
         folder = tmp_path / assignment
         folder.mkdir()
         nbformat.write(solved(assignment), folder / f"{assignment}.ipynb")
-        paths.append(str(folder / f"{assignment}.ipynb"))
-    # The dataset comes from the environment the root conftest.py prepared; the budget is the smallest
-    # that runs every cell, since what is tested is that the old notebooks' imports and calls still work.
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-                           "--rootdir", str(tmp_path), *paths], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=900, env={**os.environ, BUDGET_ENV: str(SMOKE_STEPS)})
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    cells = sum(1 for path in paths for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
-    assert f"{cells} passed" in done.stdout, done.stdout[-2000:]  # nbval: one test per code cell
+        paths.append(folder / f"{assignment}.ipynb")
+    # The dataset comes from the environment the root conftest.py prepared; the budget is the smoke budget.
+    run_nbval(sys.executable, tmp_path, paths)

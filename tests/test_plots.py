@@ -14,7 +14,8 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from convcourse import plots  # noqa: E402
-from convcourse.budget import BUDGET_ENV  # noqa: E402
+from convcourse.budget import BUDGET_ENV, EVAL_IMAGES  # noqa: E402
+from convcourse.data import Split  # noqa: E402
 from convcourse.evaluation import Evaluation, evaluate  # noqa: E402
 from convcourse.models import ConvModel2, Model  # noqa: E402
 from convcourse.train import fit  # noqa: E402
@@ -113,10 +114,27 @@ def test_confusion_matrix_and_misclassified(runs, tiny_data) -> None:
     cells = [int(t.get_text()) for t in fig.axes[0].texts]
     assert sum(cells) == len(tiny_data.test)
     assert isinstance(plots.plot_confusion_matrix(model, tiny_data.test, normalize=True), Figure)
-    fig = plots.plot_misclassified(model, tiny_data.test, n=6)
+    fig = plots.plot_misclassified(model, tiny_data.test, n=6, name="the mlp")
     wrong = round((1 - accuracy) * len(tiny_data.test))
-    assert f"{wrong} of {len(tiny_data.test)} misclassified" in fig._suptitle.get_text()
+    assert fig._suptitle.get_text().startswith(f"the mlp: {wrong} of {len(tiny_data.test)} misclassified")
     assert len([ax for ax in fig.axes if ax.images]) == min(6, wrong)
+
+
+def test_error_figures_score_what_evaluate_scores(runs, monkeypatch) -> None:
+    """Under a training budget, evaluate scores the first EVAL_IMAGES images: so do the error figures."""
+    model, _ = runs["mlp"]
+    generator = torch.Generator().manual_seed(1)
+    big = Split(torch.rand(EVAL_IMAGES + 300, 1, 28, 28, generator=generator),
+                torch.randint(0, 10, (EVAL_IMAGES + 300,), generator=generator))
+    monkeypatch.setenv(BUDGET_ENV, "5")
+    accuracy = evaluate(model, big).accuracy
+    fig = plots.plot_confusion_matrix(model, big)
+    assert sum(int(t.get_text()) for t in fig.axes[0].texts) == EVAL_IMAGES
+    assert f"accuracy {accuracy:.2%} on {EVAL_IMAGES:,} images" in fig.axes[0].get_title()
+    assert f"of {EVAL_IMAGES:,} misclassified" in plots.plot_misclassified(model, big)._suptitle.get_text()
+    monkeypatch.delenv(BUDGET_ENV)
+    fig = plots.plot_confusion_matrix(model, big)
+    assert sum(int(t.get_text()) for t in fig.axes[0].texts) == len(big)
 
 
 def test_comparison_table_and_chart(runs, tiny_data) -> None:

@@ -1,9 +1,10 @@
-"""``python -m convcourse.grading {release,grade,demo}``: the instructor's commands (``make release/grade/demo``).
+"""``python -m convcourse.grading {release,grade,demo,archive}``: the instructor's commands (``make release/grade/demo``,
+``make student-archive``).
 
 Run in the course folder (the one with ``nbgrader_config.py``), or pass ``--root FOLDER``, as with
 nbgrader's own commands. The course's own problems (not a course, no sandbox, nbgrader refused the
-release, missing data) end with one ``error:`` line and exit status 2; anything else is a bug and
-keeps its traceback.
+release, missing data, a bad training budget) end with one ``error:`` message and exit status 2;
+anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
@@ -11,16 +12,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from convcourse.grading import release, sandbox
+from convcourse.budget import BudgetError, grading_budget
+from convcourse.grading import release, sandbox, student_archive
 from convcourse.grading.course import GradingError, assignments, course_root
 
 PROG = "python -m convcourse.grading"
+COURSE_ERRORS = (GradingError, sandbox.SandboxUnavailable, release.ReleaseError, BudgetError)
 
 
 def parser() -> argparse.ArgumentParser:
-    """The command line: release [--check], grade and demo with their options."""
+    """The command line: release [--check], grade and demo with their options, archive [--out]."""
     top = argparse.ArgumentParser(prog=PROG, description="The instructor's commands on an nbgrader course: "
-                                  "release, grade, demo (make release / make grade / make demo).")
+                                  "release, grade, demo, archive (make release / grade / demo / student-archive).")
     top.add_argument("--root", type=Path, default=None, help="course folder (default: the current directory)")
     commands = top.add_subparsers(dest="command", required=True)
     rel = commands.add_parser("release", help="regenerate release/ from source/ (nbgrader generate_assignment)")
@@ -34,6 +37,8 @@ def parser() -> argparse.ArgumentParser:
                          help=f"grade even where the sandbox is unavailable (or set {sandbox.ALLOW_ENV}=1)")
         if name == "demo":
             sub.add_argument("--hostile", action="store_true", help="add the hostile/broken example submissions")
+    arc = commands.add_parser("archive", help=f"zip release/ for students: {student_archive.archive_name()}.zip")
+    arc.add_argument("--out", type=Path, default=None, help="folder for the zip (default: dist/ in the course folder)")
     return top
 
 
@@ -44,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         root = course_root(args.root)
         if args.command == "release":
             return _release(root, check=args.check)
+        if args.command == "archive":
+            return _archive(root, args.out if args.out is not None else root / "dist")
+        grading_budget()  # a bad $CONVCOURSE_MAX_STEPS stops here, not inside nbgrader's config loading
         from convcourse.grading import pipeline  # nbgrader's imports: only for the commands that grade
 
         if args.command == "demo":
@@ -52,21 +60,35 @@ def main(argv: list[str] | None = None) -> int:
         report = pipeline.grade(root, workers=args.jobs, force=args.force, allow_unsandboxed=args.allow_unsandboxed)
         print(pipeline.summary(root, report))
         return 0
-    except (GradingError, sandbox.SandboxUnavailable, release.ReleaseError) as error:
+    except COURSE_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
 
-def _release(root: Path, *, check: bool) -> int:
+def _assignments(root: Path) -> tuple[str, ...]:
     names = tuple(assignments(root))
     if not names:
         raise GradingError(f"no assignments: expected source/<name>/<name>.ipynb under {root}")
+    return names
+
+
+def _release(root: Path, *, check: bool) -> int:
+    names = _assignments(root)
     if check:
         problems = release.check(root, names)
         print("release/ is up to date" if not problems else "release/ is stale; run `make release`:\n  "
               + "\n  ".join(problems))
         return 1 if problems else 0
     print(f"wrote {release.generate(root, names)}")
+    return 0
+
+
+def _archive(root: Path, out: Path) -> int:
+    names = _assignments(root)
+    problems = release.check(root, names)  # students must never get notebooks older than source/
+    if problems:
+        raise release.ReleaseError("release/ is stale; run `make release` first:\n  " + "\n  ".join(problems))
+    print(f"wrote {student_archive.build(root, out)}")
     return 0
 
 
