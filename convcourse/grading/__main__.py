@@ -35,6 +35,9 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
         sub.add_argument("--allow-unsandboxed", action="store_true", default=None,
                          help=f"grade even where the sandbox is unavailable (or set {sandbox.ALLOW_ENV}=1)")
+        sub.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                         help="grade on the Dask cluster of this scheduler, e.g. tcp://10.0.0.5:8786 "
+                              "(or set CONVCOURSE_SCHEDULER; default: local worker processes)")
         if name == "demo":
             sub.add_argument("--hostile", action="store_true", help="add the hostile/broken example submissions")
     arc = commands.add_parser("archive", help=f"zip release/ for students: {student_archive.archive_name()}.zip")
@@ -56,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.command == "demo":
             return pipeline.demo(root, workers=args.jobs, force=args.force, hostile=args.hostile,
-                                 allow_unsandboxed=args.allow_unsandboxed)
-        report = pipeline.grade(root, workers=args.jobs, force=args.force, allow_unsandboxed=args.allow_unsandboxed)
+                                 allow_unsandboxed=args.allow_unsandboxed, scheduler=args.scheduler)
+        report = pipeline.grade(root, workers=args.jobs, force=args.force, allow_unsandboxed=args.allow_unsandboxed,
+                                scheduler=args.scheduler)
         print(pipeline.summary(root, report))
         return 0
     except COURSE_ERRORS as error:

@@ -26,6 +26,7 @@ from convcourse.grading.gradebook import load_config
 
 SCRATCH_PREFIX = "convcourse-grade-"
 STARTUP_SLACK = 120  # seconds a job may take beyond its notebooks' time limits
+UNFIT = 3  # exit status of `python -m convcourse.grading.jobs` on a machine that cannot grade
 
 
 @dataclass(frozen=True)
@@ -90,20 +91,20 @@ def prepare(course_root: Path, student: str, assignment: str, scratch: Path, tim
     return Job(student, assignment, workdir, timeout)
 
 
-def _work(job: Job) -> None:
-    """In the forked worker: run nbgrader's autograde on the scratch course, log to job.log, exit 0/1."""
-    log = os.open(job.workdir / "job.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def autograde(workdir: Path, student: str, assignment: str) -> int:
+    """Run nbgrader's autograde on the scratch course in ``workdir``, output to job.log; 0 when it succeeded."""
+    log = os.open(Path(workdir) / "job.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(log, 1)
     os.dup2(log, 2)
     code = 1
     try:
-        os.chdir(job.workdir)
+        os.chdir(workdir)
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
 
-        config = load_config(job.workdir)
+        config = load_config(Path(workdir))
         api = NbGraderAPI(CourseDirectory(config=config), config=config)
-        result = api.autograde(job.assignment, job.student, force=True, create=True)
+        result = api.autograde(assignment, student, force=True, create=True)
         print(result.get("log", ""), result.get("error", ""), sep="\n", flush=True)
         code = 0 if result.get("success") else 1
     except BaseException:  # noqa: BLE001 - whatever happened, the parent reads it from job.log
@@ -111,7 +112,12 @@ def _work(job: Job) -> None:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(code)
+    return code
+
+
+def _work(job: Job) -> None:
+    """In the forked worker process: autograde the job's scratch course and exit with its status."""
+    os._exit(autograde(job.workdir, job.student, job.assignment))
 
 
 def run_jobs(tasks: list, workers: int, start: Callable[[object], Job],
@@ -144,7 +150,7 @@ def run_jobs(tasks: list, workers: int, start: Callable[[object], Job],
                 continue
             else:
                 process.join()
-                result = _result(job, process.exitcode == 0, elapsed)
+                result = job_result(job, process.exitcode == 0, elapsed)
             del running[process]
             results.append(result)
             if on_done is not None:
@@ -153,7 +159,8 @@ def run_jobs(tasks: list, workers: int, start: Callable[[object], Job],
     return results
 
 
-def _result(job: Job, ok: bool, seconds: float) -> Result:
+def job_result(job: Job, ok: bool, seconds: float) -> Result:
+    """How a finished job went, read from its scratch course (and its log when it failed)."""
     graded = (job.workdir / "autograded" / job.student / job.assignment).is_dir()
     folder = job.workdir / "submitted" / job.student / job.assignment
     problem = "" if ok else diagnose(folder, job.assignment) or _problem(job.workdir / "job.log")
@@ -185,3 +192,26 @@ def _problem(log: Path) -> str:
             return stripped[:300]
     errors = [line for line in lines if "ERROR" in line]
     return (errors[-1] if errors else "nbgrader failed without a message; see job.log")[:300]
+
+
+def main(argv: list[str]) -> int:
+    """``python -m convcourse.grading.jobs WORKDIR STUDENT ASSIGNMENT``: one job on a machine of its own.
+
+    Checks first what the grader checked for local jobs (the sandbox, MNIST on disk); exit status
+    UNFIT when this machine cannot grade, so that no zero is recorded for want of a sandbox or data.
+    """
+    from convcourse.grading import sandbox
+    from convcourse.grading.course import GradingError, ensure_data
+
+    workdir, student, assignment = argv
+    try:
+        sandbox.require_sandbox()
+        ensure_data()
+    except (sandbox.SandboxUnavailable, GradingError) as error:
+        print(error, file=sys.stderr, flush=True)
+        return UNFIT
+    return autograde(Path(workdir), student, assignment)
+
+
+if __name__ == "__main__":
+    os._exit(main(sys.argv[1:]))

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from convcourse.grading import release, samples, sandbox
+from convcourse.grading.cluster import SCHEDULER_ENV, run_jobs_on_cluster
 from convcourse.grading.course import GradingError, assignments, ensure_data, submissions, sync_gradebook
 from convcourse.grading.gradebook import load_config, merge, venv_on_path
-from convcourse.grading.jobs import SCRATCH_PREFIX, STARTUP_SLACK, Result, prepare, run_jobs, submission_digest
+from convcourse.grading.jobs import SCRATCH_PREFIX, STARTUP_SLACK, Job, Result, prepare, run_jobs, submission_digest
 from convcourse.grading.preprocessors import HIDE_ENV
 from convcourse.grading.progress import Progress, submission_line
 from convcourse.grading.report import autograded_scores, export, feedback, submission_score, table
@@ -37,6 +38,7 @@ class Round:
     unchanged: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    grader_seconds: float = 0.0  # spent by this process preparing and merging jobs: the part no worker can share
 
 
 def prepare_environment(root: Path, workers: int, allow_unsandboxed: bool | None) -> bool:
@@ -93,11 +95,13 @@ def _one_round_at_a_time(root: Path):
 
 
 def grade(root: Path, *, workers: int | None = None, force: bool = False,
-          allow_unsandboxed: bool | None = None, log=print, live: bool | None = None) -> Round:
+          allow_unsandboxed: bool | None = None, log=print, live: bool | None = None,
+          scheduler: str | None = None) -> Round:
     """Autograde every new or changed submission, merge, write feedback and grades.csv.
 
     ``log`` gets the round's lines (one per finished submission); ``live`` shows tqdm's progress line
-    (None: only on a terminal)."""
+    (None: only on a terminal). ``scheduler`` (default $CONVCOURSE_SCHEDULER): the address of a Dask
+    scheduler whose workers run the jobs instead of local processes."""
     root = Path(root).resolve()
     names = assignments(root)
     if not names:
@@ -107,11 +111,12 @@ def grade(root: Path, *, workers: int | None = None, force: bool = False,
     workers = workers or os.cpu_count() or 1
     isolated = prepare_environment(root, workers, allow_unsandboxed)
     with _one_round_at_a_time(root):
-        return _grade_round(root, names, workers, force, isolated, log, live)
+        scheduler = scheduler or os.environ.get(SCHEDULER_ENV, "").strip() or None
+        return _grade_round(root, names, workers, force, isolated, log, live, scheduler)
 
 
 def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolated: bool, log,
-                 live: bool | None) -> Round:
+                 live: bool | None, scheduler: str | None) -> Round:
     started = time.monotonic()
     ensure_data()
     sync_gradebook(root, names)
@@ -120,10 +125,12 @@ def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolat
     digests = {pair: submission_digest(root / "submitted" / pair[0] / pair[1]) for pair in pairs}
     todo = [p for p in pairs if force or _changed(root, state.get("/".join(p)), digests[p], p)]
     report = Round(unchanged=[p for p in pairs if p not in todo], warnings=warnings)
-    log(f"grading {len(todo)} submission(s) with {workers} worker(s), "
+    where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} worker(s)"
+    log(f"grading {len(todo)} submission(s) {where}, "
         f"{'sandboxed' if isolated else 'WITHOUT the sandbox'}; {len(report.unchanged)} unchanged")
 
     def done(result: Result) -> None:  # runs in this process, one result at a time: the only gradebook writer
+        began = time.monotonic()
         job = result.job
         if not result.killed:  # a killed job's gradebook copy may be half-written: keep what was recorded
             merge(root, job)
@@ -133,13 +140,22 @@ def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolat
         score = submission_score(root, job.student, job.assignment) if result.graded else None
         progress.finished(submission_line(job.student, job.assignment, result.seconds, score,
                                           "" if result.ok else result.problem))
+        report.grader_seconds += time.monotonic() - began
 
     progress = Progress(len(todo), log=log, live=live)
     try:
         with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
             per_notebook = load_config(root).GradingExecute.get("notebook_timeout", 600)
-            run_jobs(todo, workers, lambda p: prepare(root, *p, Path(scratch), _job_timeout(root, p[1], per_notebook)),
-                     on_done=done)
+            def start(pair: tuple[str, str]) -> Job:
+                began = time.monotonic()
+                job = prepare(root, *pair, Path(scratch), _job_timeout(root, pair[1], per_notebook))
+                report.grader_seconds += time.monotonic() - began
+                return job
+
+            if scheduler:
+                run_jobs_on_cluster(todo, scheduler, start, on_done=done)
+            else:
+                run_jobs(todo, workers, start, on_done=done)
     finally:
         progress.close()
     _save_state(root, state)
@@ -161,7 +177,7 @@ def summary(root: Path, report: Round) -> str:
 
 
 def demo(root: Path, *, workers: int | None = None, force: bool = False, hostile: bool = False,
-         allow_unsandboxed: bool | None = None) -> int:
+         allow_unsandboxed: bool | None = None, scheduler: str | None = None) -> int:
     """Regenerate release/, write the example submissions, grade them; 0 if every score is the expected one."""
     root = Path(root).resolve()
     print(f"regenerating {root / 'release'} from source/")
@@ -169,7 +185,7 @@ def demo(root: Path, *, workers: int | None = None, force: bool = False, hostile
     cases = samples.DEMO_CASES + (samples.HOSTILE_CASES if hostile else ())
     made = samples.write_examples(root, assignments(root), cases, samples.Options(attack_root=str(root)))
     print(f"wrote {len(made)} example submissions into {root / 'submitted'}")
-    report = grade(root, workers=workers, force=force, allow_unsandboxed=allow_unsandboxed)
+    report = grade(root, workers=workers, force=force, allow_unsandboxed=allow_unsandboxed, scheduler=scheduler)
     print(summary(root, report))
     scores = autograded_scores(root)
     got = {(s.student, s.assignment): scores.get((s.student, s.assignment), (None,))[0] for s in made}

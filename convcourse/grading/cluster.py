@@ -1,0 +1,138 @@
+"""Grading jobs on a Dask cluster: the same scratch courses as local grading, shipped to workers and back.
+
+``python -m convcourse.grading grade --scheduler tcp://HOST:8786`` (or ``$CONVCOURSE_SCHEDULER``) runs
+each submission's job on a ``dask.distributed`` worker instead of a local process. Nothing assumes a
+shared file system: the grader packs the job's scratch course (its nbgrader_config.py, a copy of the
+gradebook, the submission) into bytes, the worker unpacks it into its own temporary folder, runs
+``nbgrader autograde`` there in a child process (sandboxed and time-limited exactly as locally), and
+sends the folder back packed. The grader unpacks it where the local job would have left it and
+merges it into the one gradebook, one job at a time, through the same code as local grading.
+
+A worker that dies mid-job loses nothing: the scheduler runs the task again on another worker, and
+the grader merges a job only when its task's result arrives, so each submission is merged once.
+Tasks are pure (packed course in, packed course out), so running one twice is harmless.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from convcourse.grading import jobs
+from convcourse.grading.jobs import Job, Result, job_result
+
+SCHEDULER_ENV = "CONVCOURSE_SCHEDULER"
+# What a graded kernel on a worker must see as it would locally: the budget, the dataset choice, the
+# sandbox permission and the limits. Not the data folder nor the thread count: those are the worker
+# machine's (its own $CONVCOURSE_DATA or cache, its own cores).
+FORWARDED_ENV = ("CONVCOURSE_MAX_STEPS", "CONVCOURSE_DATASET", "CONVCOURSE_ALLOW_UNSANDBOXED",
+                 "CONVCOURSE_CELL_TIMEOUT", "CONVCOURSE_NOTEBOOK_TIMEOUT", "CONVCOURSE_KERNEL_MEMORY_MB",
+                 "CONVCOURSE_KERNEL_TMP_MB", "CONVCOURSE_KERNEL_FILE_MB")
+
+
+def pack(folder: Path) -> bytes:
+    """A folder's regular files and folders as gzipped tar bytes (links and devices are left out)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(Path(folder).rglob("*")):
+            if path.is_symlink() or not (path.is_file() or path.is_dir()):
+                continue
+            tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
+    return buffer.getvalue()
+
+
+def unpack(data: bytes, folder: Path) -> None:
+    """Unpack :func:`pack`'s bytes into ``folder``, refusing anything that would land outside it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        tar.extractall(folder, filter="data")  # the data filter refuses absolute paths, .., links and devices
+
+
+class WorkerUnfit(RuntimeError):
+    """This worker cannot grade (no sandbox, no MNIST): better no grade than a wrong one."""
+
+
+def grade_packed(packed: bytes, student: str, assignment: str, timeout: float, env: dict[str, str]
+                 ) -> tuple[bytes, bool, bool, float]:
+    """On a worker: autograde one packed scratch course; (packed result, ok, killed, seconds)."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="convcourse-worker-") as scratch:
+        workdir = Path(scratch) / "job"
+        unpack(packed, workdir)
+        command = [sys.executable, "-m", jobs.__name__, str(workdir), student, assignment]
+        killed = False
+        try:
+            done = subprocess.run(command, env={**os.environ, **env}, timeout=timeout, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            ok = done.returncode == 0
+        except subprocess.TimeoutExpired:  # subprocess.run has killed it
+            ok, killed = False, True
+        else:
+            if done.returncode == jobs.UNFIT:  # the task fails: the grader records nothing, the next round retries
+                raise WorkerUnfit(f"worker {socket.gethostname()}: {done.stderr.strip()[-1500:]}")
+        return pack(workdir), ok, killed, time.monotonic() - started
+
+
+def forwarded_env() -> dict[str, str]:
+    """The grader's settings a worker's job needs (see FORWARDED_ENV)."""
+    return {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
+
+
+def run_jobs_on_cluster(tasks: list, address: str, start: Callable[[object], Job],
+                        on_done: Callable[[Result], None] | None = None, *, in_flight: int | None = None
+                        ) -> list[Result]:
+    """Like :func:`convcourse.grading.jobs.run_jobs`, with each job run on the Dask cluster at ``address``.
+
+    At most ``in_flight`` jobs (default: twice the cluster's worker threads) are packed and queued at
+    a time, so the grader's scratch space holds a few courses, not the whole class.
+    """
+    from distributed import Client, as_completed
+
+    pending, results = list(tasks), []
+    with Client(address, timeout="30s") as client:
+        threads = sum(client.nthreads().values()) or 1
+        limit = in_flight or 2 * threads
+        running: dict = {}
+        queue = as_completed()
+
+        def submit() -> None:
+            job = start(pending.pop(0))
+            future = client.submit(grade_packed, pack(job.workdir), job.student, job.assignment, job.timeout,
+                                   forwarded_env(), key=f"grade-{job.student}-{job.assignment}-{time.time_ns()}")
+            running[future.key] = job
+            queue.add(future)
+
+        while pending and len(running) < limit:
+            submit()
+        for future in queue:
+            job = running.pop(future.key)
+            result = _collect(job, future)
+            results.append(result)
+            if on_done is not None:
+                on_done(result)
+            shutil.rmtree(job.workdir, ignore_errors=True)
+            while pending and len(running) < limit:
+                submit()
+    return results
+
+
+def _collect(job: Job, future) -> Result:
+    """Unpack a finished task's course where the local job would have left it, and read its result."""
+    try:
+        packed, ok, killed, seconds = future.result()
+    except Exception as error:  # noqa: BLE001 - the task itself failed (not the notebook): report, grade later
+        return Result(job, False, False, 0.0, f"the cluster could not run this job: {type(error).__name__}: {error}",
+                      killed=True)
+    shutil.rmtree(job.workdir)
+    unpack(packed, job.workdir)
+    if killed:
+        return Result(job, False, False, seconds, f"killed after {job.timeout:.0f} s (job time limit)", killed=True)
+    return job_result(job, ok, seconds)
