@@ -35,5 +35,5 @@ def test_the_autograding_tests_pass_as_an_ordinary_account():
     unexpected = [(case.get("name"), case.find("skipped").get("message")) for case in skipped
                   if not any(reason in (case.find("skipped").get("message") or "") for reason in ACCEPTED_SKIPS)]
     assert not unexpected, output
-    assert int(suite.get("tests")) - len(skipped) >= 60 and int(suite.get("failures")) == int(suite.get("errors")) == 0
+    assert int(suite.get("tests")) - len(skipped) >= 50 and int(suite.get("failures")) == int(suite.get("errors")) == 0
     print(f"as {grader.name}: {suite.get('tests')} tests, {len(skipped)} skipped, {float(suite.get('time')):.0f} s")

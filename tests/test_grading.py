@@ -31,9 +31,12 @@ GRADING_ENV = {"CONVCOURSE_DATASET": "digits", "CONVCOURSE_CELL_TIMEOUT": "4", "
 # What an instructor's session on a JupyterHub holds, and a graded kernel must never see.
 SECRETS = {"JUPYTERHUB_API_TOKEN": "fake-hub-token-5f1d2c", "AWS_SECRET_ACCESS_KEY": "fake-aws-secret-93b7e0",
            "CONVCOURSE_PRIVATE_NOTE": "fake-course-note-41aa"}
-PRINT_ENVIRON = ("import os, glob\nprint('environment:', dict(os.environ))\n"
+PRINT_ENVIRON = ("import os, glob, pathlib, convcourse\nprint('environment:', dict(os.environ))\n"
                  "for path in glob.glob('/proc/*/environ'):  # every process the kernel can see\n"
-                 "    try: print(path, open(path, 'rb').read())\n    except OSError as error: print(path, error)")
+                 "    try: print(path, open(path, 'rb').read())\n    except OSError as error: print(path, error)\n"
+                 "checkout = pathlib.Path(convcourse.__file__).resolve().parent.parent  # where the package comes from\n"
+                 "try: print('checkout solutions:', sorted(p.name for p in (checkout / 'source').rglob('*')))\n"
+                 "except OSError as error: print('checkout solutions:', type(error).__name__)")
 
 
 @dataclass
@@ -108,7 +111,7 @@ def test_whole_class_is_graded_with_feedback_and_csv(graded):
     assert "blank" in graded.output and "4 / 4" in graded.output  # the printed table
 
 
-def test_the_kernel_gets_a_minimal_environment_without_the_graders_secrets(graded):
+def test_the_kernel_gets_a_minimal_environment_and_no_solutions_of_the_checkout(graded):
     assert graded.scores[("print-environ", ASSIGNMENT)] == (4.0, 4.0)
     nb = nbformat.read(graded.root / "autograded" / "print-environ" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
     printed = "".join(o.get("text", "") for cell in nb.cells for o in cell.get("outputs", []))
@@ -120,6 +123,7 @@ def test_the_kernel_gets_a_minimal_environment_without_the_graders_secrets(grade
         for secret in SECRETS.values():
             assert secret not in text
     assert environment["HOME"].startswith("/tmp/convcourse-kernel-")  # its own scratch home, not the instructor's
+    assert "checkout solutions: " in printed and ".ipynb" not in printed.split("checkout solutions: ")[1].splitlines()[0]
     set_inside = {"JPY_PARENT_PID", "PWD",  # the launcher; bubblewrap after its --chdir
                   "TERM", "CLICOLOR", "CLICOLOR_FORCE", "FORCE_COLOR", "PAGER", "GIT_PAGER", "MPLBACKEND",  # ipykernel
                   "PYDEVD_USE_FRAME_EVAL"}
