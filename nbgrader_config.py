@@ -46,7 +46,8 @@ c.OverwriteCells.add_missing_cells = True
 # own JupyterLab session is never shortened.
 
 # ---- the sandbox: nbgrader's Execute/OverwriteCells replaced by convcourse's (convcourse/grading/preprocessors.py),
-# kernels run without network, as their own user, with the course's private files hidden.
+# kernels run without network, as their own user (as root) or in bubblewrap (as an ordinary user), with the
+# course's private files hidden and a minimal environment.
 try:
     from convcourse.grading.preprocessors import configure_autograde
 except ImportError as error:  # nbgrader run outside the course's environment: refuse to grade blind

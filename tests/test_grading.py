@@ -5,6 +5,7 @@ One module-wide grade round (all cases, 2 workers) takes ~35-50 s; the rest ~50 
 """
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 from test_sandbox import Listener
 from tiny_course import ASSIGNMENT, make_course
 
-from convcourse.grading import samples, sandbox
+from convcourse.grading import kernel_env, samples, sandbox
 from convcourse.grading.__main__ import main
 from convcourse.grading.points import is_test
 from convcourse.grading.report import autograded_scores
@@ -27,6 +28,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sandbox.sandbox_status().
                                                   reason=f"sandbox unavailable: {sandbox.sandbox_status().reason}")]
 GRADING_ENV = {"CONVCOURSE_DATASET": "digits", "CONVCOURSE_CELL_TIMEOUT": "4", "CONVCOURSE_NOTEBOOK_TIMEOUT": "60",
                "CONVCOURSE_KERNEL_MEMORY_MB": "1024"}
+# What an instructor's session on a JupyterHub holds, and a graded kernel must never see.
+SECRETS = {"JUPYTERHUB_API_TOKEN": "fake-hub-token-5f1d2c", "AWS_SECRET_ACCESS_KEY": "fake-aws-secret-93b7e0",
+           "CONVCOURSE_PRIVATE_NOTE": "fake-course-note-41aa"}
+PRINT_ENVIRON = ("import os, glob, pathlib, convcourse\nprint('environment:', dict(os.environ))\n"
+                 "for path in glob.glob('/proc/*/environ'):  # every process the kernel can see\n"
+                 "    try: print(path, open(path, 'rb').read())\n    except OSError as error: print(path, error)\n"
+                 "checkout = pathlib.Path(convcourse.__file__).resolve().parent.parent  # where the package comes from\n"
+                 "try: print('checkout solutions:', sorted(p.name for p in (checkout / 'source').rglob('*')))\n"
+                 "except OSError as error: print('checkout solutions:', type(error).__name__)")
 
 
 @dataclass
@@ -48,7 +58,7 @@ def course_dir(prefix: str) -> Path:
 def run_grade(root: Path, *args: str) -> subprocess.CompletedProcess:
     """`python -m convcourse.grading grade` as `make grade` runs it."""
     done = subprocess.run([sys.executable, "-m", "convcourse.grading", "--root", str(root), "grade", *args],
-                          capture_output=True, text=True, timeout=900, env={**os.environ, **GRADING_ENV})
+                          capture_output=True, text=True, timeout=900, env={**os.environ, **GRADING_ENV, **SECRETS})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
 
@@ -61,6 +71,11 @@ def graded():
     options = samples.Options(network_target=("127.0.0.1", listener.port), attack_root=str(root), bomb_mb=3072)
     try:
         made = samples.write_examples(root, [ASSIGNMENT], tuple(samples.CASES), options)
+        ctx = samples.context(root, ASSIGNMENT)
+        nosy, _ = samples.insert_cell(ctx.source, PRINT_ENVIRON, "middle")
+        nosy_folder = root / "submitted" / "print-environ" / ASSIGNMENT
+        nosy_folder.mkdir(parents=True)
+        nbformat.write(nosy, nosy_folder / f"{ASSIGNMENT}.ipynb")
         done = run_grade(root, "--jobs", "2")
     finally:
         listener.close()
@@ -91,8 +106,28 @@ def test_whole_class_is_graded_with_feedback_and_csv(graded):
     for submission in graded.made:
         assert f",{submission.student}," in csv
     feedback = {p.parent.parent.name for p in (graded.root / "feedback").glob(f"*/{ASSIGNMENT}/{ASSIGNMENT}.html")}
-    assert feedback == {s.student for s in graded.made if s.case not in ("renamed", "missing", "not_json")}
+    expected = {s.student for s in graded.made if s.case not in ("renamed", "missing", "not_json")}
+    assert feedback == expected | {"print-environ"}
     assert "blank" in graded.output and "4 / 4" in graded.output  # the printed table
+
+
+def test_the_kernel_gets_a_minimal_environment_and_no_solutions_of_the_checkout(graded):
+    assert graded.scores[("print-environ", ASSIGNMENT)] == (4.0, 4.0)
+    nb = nbformat.read(graded.root / "autograded" / "print-environ" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+    printed = "".join(o.get("text", "") for cell in nb.cells for o in cell.get("outputs", []))
+    feedback = (graded.root / "feedback" / "print-environ" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+    line = next(line for line in printed.splitlines() if line.startswith("environment: "))
+    environment = ast.literal_eval(line.removeprefix("environment: "))
+    assert "/proc/1/environ" in printed  # the sandbox's own processes: started with the same minimal environment
+    for text in (printed, feedback):
+        for secret in SECRETS.values():
+            assert secret not in text
+    assert environment["HOME"].startswith("/tmp/convcourse-kernel-")  # its own scratch home, not the instructor's
+    assert "checkout solutions: " in printed and ".ipynb" not in printed.split("checkout solutions: ")[1].splitlines()[0]
+    set_inside = {"JPY_PARENT_PID", "PWD",  # the launcher; bubblewrap after its --chdir
+                  "TERM", "CLICOLOR", "CLICOLOR_FORCE", "FORCE_COLOR", "PAGER", "GIT_PAGER", "MPLBACKEND",  # ipykernel
+                  "PYDEVD_USE_FRAME_EVAL"}
+    assert set(environment) <= set(kernel_env.ALLOWED) | kernel_env.SET_FOR_KERNEL | set_inside, environment
 
 
 def test_network_is_unreachable(graded):

@@ -115,8 +115,10 @@ def test_kernel_sees_no_network_no_course_files_and_cannot_write(tmp_path, outsi
         print("data limit", resource.getrlimit(resource.RLIMIT_DATA)[0] // 2**20)
     """
     hidden = tuple(map(str, sandbox.private_course_paths(course)))
+    # The course is exposed on purpose (as an ordinary user the sandbox shows only what it is told to),
+    # so that its private files are really there to be hidden.
     spec = sandbox.Spec(limits=sandbox.Limits(memory_mb=1500), hide=hidden,
-                        expose=(str(run_dir),), owned=(str(run_dir),))
+                        expose=(str(course), str(run_dir)), owned=(str(run_dir),))
     try:
         done = run_sandboxed(probe, spec, run_dir)
     finally:
@@ -229,6 +231,78 @@ def test_kernel_dies_when_the_grader_that_started_it_dies(tmp_path):
     while _alive(token) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(token)
+
+
+@needs_sandbox
+def test_a_fork_bomb_hits_the_process_cap_and_spares_the_grader(tmp_path):
+    # Counted for the sandbox alone (its own uid as root, its own user namespace otherwise), so the
+    # grader, which may be the same account, can still start processes while the bomb is at its cap.
+    bomb = subprocess.Popen(sandbox.launcher_command([sys.executable, "-c", textwrap.dedent("""
+        import os, time
+        children = 0
+        try:
+            while children < 200:  # a bound of its own, should the cap fail
+                if os.fork() == 0:
+                    time.sleep(6)
+                    os._exit(0)
+                children += 1
+            print("NOT CAPPED", flush=True)
+        except OSError as error:
+            print("capped after", children, type(error).__name__, flush=True)
+        time.sleep(3)
+    """)], sandbox.Spec(limits=sandbox.Limits(max_processes=64))), cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    try:
+        line = bomb.stdout.readline()
+        assert line.startswith("capped after"), line
+        assert 40 <= int(line.split()[2]) < 64
+        assert subprocess.run(["true"], timeout=10).returncode == 0  # the grader's own fork works meanwhile
+    finally:
+        bomb.wait(timeout=30)
+    assert bomb.returncode == 0
+
+
+@needs_sandbox
+@pytest.mark.skipif(os.geteuid() == 0, reason="as root the kernel runs as its own uid, not in bubblewrap's view")
+def test_an_ordinary_users_sandbox_shows_no_home_no_run_and_nothing_writable(tmp_path):
+    secret = Path.home() / f".convcourse-secret-{uuid.uuid4().hex}"
+    secret.write_text("the instructor's")
+    # /home and /root are there only where the interpreter lives in one (then holding nothing but it).
+    tops = [t for t in ("/home", "/root") if not any(p.startswith(t + "/") for p in (sys.prefix, sys.base_prefix))]
+    try:
+        done = run_sandboxed(f"""
+            import ctypes, os
+            for path in ("/run", "/var/tmp", {str(secret)!r}, {str(tmp_path)!r}, *{tops!r}):
+                print(path, "visible" if os.path.exists(path) else "absent")
+            for path in ("/etc/convcourse-probe", "/usr/convcourse-probe", "/convcourse-probe"):
+                try: open(path, "w"); print("WROTE", path)
+                except OSError as error: print("blocked", type(error).__name__)
+            print("new user namespace:", ctypes.CDLL(None, use_errno=True).unshare(0x10000000))  # CLONE_NEWUSER
+        """, sandbox.Spec(), Path("/"))
+    finally:
+        secret.unlink()
+    assert done.returncode == 0, done.stderr
+    assert "absent" in done.stdout and "visible" not in done.stdout, done.stdout
+    assert "WROTE" not in done.stdout and done.stdout.count("blocked") == 3
+    assert "new user namespace: -1" in done.stdout  # none of its own inside: bwrap --disable-userns
+
+
+def test_an_ordinary_user_without_bubblewrap_is_told_what_to_install(monkeypatch):
+    from convcourse.grading.sandbox import bwrap
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(bwrap, "bwrap_path", lambda: None)
+    status = sandbox.sandbox_status.__wrapped__()
+    assert not status.available and "apt-get install bubblewrap" in status.reason
+
+
+def test_disabled_user_namespaces_are_named(monkeypatch, tmp_path):
+    from convcourse.grading.sandbox import bwrap
+
+    (tmp_path / "kernel").mkdir()
+    (tmp_path / "kernel" / "unprivileged_userns_clone").write_text("0\n")
+    monkeypatch.setattr(bwrap, "_SYSCTL", tmp_path)
+    assert "kernel.unprivileged_userns_clone=1" in bwrap.missing_userns_setting()
 
 
 def test_limits_only_mode_needs_no_privileges(tmp_path):

@@ -2,7 +2,8 @@
 
 nbgrader's Execute (here :class:`convcourse.grading.preprocessors.GradingExecute`) creates one of these per notebook.
 The kernel talks to the grader over Unix sockets (ipc), because it has a network namespace of its
-own, and works in a private copy of the notebook's folder, so nothing it writes lands in the course.
+own, works in a private copy of the notebook's folder, so nothing it writes lands in the course, and
+gets a minimal environment (:mod:`convcourse.grading.kernel_env`), never the grader's.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Dict, Integer, List, Unicode
 
 from convcourse.grading import sandbox
-from convcourse.mnist_files import DATA_ENV, resolve_root
+from convcourse.grading.kernel_env import kernel_environment
+from convcourse.mnist_files import DATA_ENV
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -72,16 +74,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         else:
             work.mkdir()
         kw["cwd"] = str(work)
-        home = self._run_dir / "home"
-        home.mkdir()
-        env = dict(kw.get("env") or os.environ)
-        env.update(self.kernel_env)
-        # Absolute: the kernel works in a scratch folder; and not under its HOME, which is a scratch folder too.
-        env[DATA_ENV] = os.path.abspath(resolve_root(None, env))
-        env.update(USER="student", LOGNAME="student")  # its uid has no passwd entry; getpass.getuser() reads these
-        env.update(HOME=str(home), TMPDIR="/tmp", MPLCONFIGDIR=str(home / ".matplotlib"),
-                   IPYTHONDIR=str(home / ".ipython"), JUPYTER_RUNTIME_DIR=str(self._run_dir / "runtime"),
-                   XDG_CACHE_HOME=str(home / ".cache"), PYTHONDONTWRITEBYTECODE="1")
+        (self._run_dir / "home").mkdir()
+        # An allow-list, never the grader's whole environment: a submission can print what it gets into its feedback.
+        env = kernel_environment(kw.get("env") or os.environ, self._run_dir, self.kernel_env)
         kw["env"] = env
         if self.isolate:
             self.expose = [*self.expose, env[DATA_ENV]]

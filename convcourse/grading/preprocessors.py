@@ -55,7 +55,8 @@ def configure_autograde(c: Any, root: Path, command: str = "") -> None:
     c.Autograde.autograde_preprocessors = [
         GradingExecute if pp is Execute else pp for pp in traits["autograde_preprocessors"].default()]
     extra = [p for p in os.environ.get(HIDE_ENV, "").split(os.pathsep) if p]
-    c.SandboxedKernelManager.hide = [str(p) for p in sandbox.private_course_paths(root)] + extra
+    hidden = [*sandbox.private_course_paths(root), *sandbox.checkout_private_paths()]
+    c.SandboxedKernelManager.hide = list(dict.fromkeys([str(p) for p in hidden] + extra))
     # The training budget: only the graded kernels get it, never a student's own session.
     c.SandboxedKernelManager.kernel_env = {BUDGET_ENV: str(grading_budget())}
     if command == "autograde":

@@ -1,4 +1,4 @@
-"""The bounded, network-less environment that autograded kernels run in (Linux, as root).
+"""The bounded, network-less environment that autograded kernels run in (Linux; as root or as an ordinary user).
 
 ``launcher_command(kernel_cmd, spec)`` wraps a kernel command line. The launcher
 (:mod:`convcourse.grading.sandbox.launcher`) then runs the kernel
@@ -9,10 +9,13 @@
 * in its own mount namespace: the course's private files (solutions, other students' work, the
   gradebook, grades) are covered by empty read-only mounts, and /tmp and /dev/shm are private,
   size-capped tmpfs;
-* as an unprivileged user id of its own (so it can write nothing the grader owns, and one kernel's
-  process limit never starves another's), with resource limits: data segment (memory; RLIMIT_DATA,
-  because RLIMIT_AS breaks ``import torch`` which reserves gigabytes of address space), file size,
-  process count, open files, no core dumps;
+* unable to write anything of the grader's: as root, the kernel runs as an unprivileged user id of
+  its own (one per kernel); as an ordinary user, bubblewrap (:mod:`convcourse.grading.sandbox.bwrap`)
+  runs it in a user namespace that sees only the system, the interpreter, its packages and the data,
+  all read-only, besides its scratch folder;
+* with resource limits: data segment (memory; RLIMIT_DATA, because RLIMIT_AS breaks ``import torch``
+  which reserves gigabytes of address space), file size, process count (counted for the sandbox
+  alone: its own uid, or its own user namespace), open files, no core dumps;
 * where the machine lets it create one, in a memory cgroup of its own capping all its processes
   together at twice the per-process limit (:mod:`convcourse.grading.sandbox.cgroup`).
 
@@ -49,13 +52,13 @@ class Limits:
 
 @dataclass(frozen=True)
 class Spec:
-    """What the launcher does: isolate (namespaces + own uid) or only apply limits."""
+    """What the launcher does: isolate (namespaces, and an own uid or bubblewrap's view) or only apply limits."""
 
     limits: Limits = field(default_factory=Limits)
     isolate: bool = True
     hide: tuple[str, ...] = ()  # paths covered by empty read-only mounts
-    expose: tuple[str, ...] = ()  # paths the kernel must reach: interpreter, packages, data, run folder
-    owned: tuple[str, ...] = ()  # paths handed to the sandbox uid (its run folder)
+    expose: tuple[str, ...] = ()  # paths the kernel must reach besides the interpreter: data, run folder
+    owned: tuple[str, ...] = ()  # paths the kernel may write (its run folder): handed to its uid, or bound writable
 
     def to_json(self) -> str:
         """The spec as one JSON argument for the launcher."""
@@ -82,20 +85,29 @@ class Status:
 
 @lru_cache(maxsize=1)
 def sandbox_status() -> Status:
-    """Probe once per process whether namespaces, mounts and uid switching work here."""
+    """Probe once per process whether the sandbox works here: own namespaces as root, bubblewrap otherwise."""
+    from convcourse.grading.sandbox import bwrap
+
     if not sys.platform.startswith("linux"):
         return Status(False, f"the sandbox needs Linux namespaces; this is {sys.platform}")
-    if os.geteuid() != 0:
-        return Status(False, "the sandbox needs root (network/mount/PID namespaces and a separate uid); "
-                             f"this process runs as uid {os.geteuid()}")
+    root = os.geteuid() == 0
+    if not root and bwrap.bwrap_path() is None:
+        setting = bwrap.missing_userns_setting()
+        return Status(False, "grading as an ordinary user needs bubblewrap (the `bwrap` command), which is not "
+                             "installed: apt-get install bubblewrap (Debian/Ubuntu), dnf install bubblewrap (Fedora)"
+                             + (f"; also, {setting}" if setting else ""))
     probe = launcher_command([sys.executable, "-c", "import socket; socket.socket().close()"], Spec())
     try:
         done = subprocess.run(probe, capture_output=True, text=True, timeout=60, cwd="/")
     except (OSError, subprocess.TimeoutExpired) as error:
         return Status(False, f"the sandbox launcher could not run: {error}")
     if done.returncode != 0:
-        return Status(False, f"the sandbox launcher failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
-    return Status(True, "network, mount and PID namespaces, own uid, resource limits")
+        why = "" if root else (bwrap.missing_userns_setting() or "")
+        return Status(False, f"the sandbox launcher failed (exit {done.returncode}): "
+                             + (f"{why}; " if why else "") + done.stderr.strip()[-500:])
+    if root:
+        return Status(True, "network, mount and PID namespaces, own uid, resource limits")
+    return Status(True, "bubblewrap: user, network, mount and PID namespaces, read-only view, resource limits")
 
 
 def allowed_unsandboxed(flag: bool | None = None) -> bool:
@@ -113,8 +125,8 @@ def require_sandbox(allow_unsandboxed: bool | None = None) -> bool:
     message = (f"convcourse: THE AUTOGRADING SANDBOX IS NOT AVAILABLE: {status.reason}.\n"
                "Student code would run with your privileges, network and files.")
     if not allowed_unsandboxed(allow_unsandboxed):
-        raise SandboxUnavailable(f"{message}\nRun as root on Linux, or allow unsandboxed grading explicitly "
-                                 f"(--allow-unsandboxed or {ALLOW_ENV}=1).")
+        raise SandboxUnavailable(f"{message}\nGrade on Linux (as root, or as an ordinary user with bubblewrap), "
+                                 f"or allow unsandboxed grading explicitly (--allow-unsandboxed or {ALLOW_ENV}=1).")
     print(f"\n{'!' * 78}\n{message}\nContinuing WITHOUT the sandbox because you allowed it; "
           f"time and memory limits still apply.\n{'!' * 78}\n", file=sys.stderr, flush=True)
     return False
@@ -126,6 +138,17 @@ def private_course_paths(course_root: str | os.PathLike) -> list[Path]:
     names = ("source", "submitted", "autograded", "feedback", "gradebook.db", "gradebook.db-journal",
              "grades.csv", ".nbgrader.log")
     return [root / name for name in names]
+
+
+def checkout_private_paths() -> list[Path]:
+    """When this package runs from a course checkout (an editable install), that course's private paths too.
+
+    A course copied elsewhere still has its solutions in the checkout the package is installed from.
+    """
+    import convcourse
+
+    checkout = Path(convcourse.__file__).resolve().parent.parent
+    return private_course_paths(checkout) if (checkout / "nbgrader_config.py").is_file() else []
 
 
 def launcher_command(kernel_cmd: list[str], spec: Spec) -> list[str]:

@@ -1,10 +1,12 @@
 """The sandbox launcher: ``python -m convcourse.grading.sandbox.launcher --spec JSON --parent PID -- command...``.
 
-It unshares network, mount and PID namespaces, then forks the namespace's init, which builds the
-mounts (private /tmp and /dev/shm, the interpreter reachable, the course's private files covered),
-brings up loopback and forks the kernel: limits, its own uid, exec. The launcher stays outside and
-kills the namespace when the grader that started it goes away; init kills every process in the
-namespace when the kernel exits. See :mod:`convcourse.grading.sandbox` for what this buys.
+As root it unshares network, mount and PID namespaces itself, then forks the namespace's init,
+which builds the mounts (private /tmp and /dev/shm, the interpreter reachable, the course's private
+files covered), brings up loopback and forks the kernel: limits, its own uid, exec. As an ordinary
+user it runs bubblewrap instead (:mod:`convcourse.grading.sandbox.bwrap`), which runs this module
+again inside the sandbox with ``--inner`` to set the limits and exec the kernel. Either way the
+launcher stays outside and kills the sandbox when the grader that started it goes away, and
+everything in the sandbox's PID namespace dies with the kernel. See :mod:`convcourse.grading.sandbox`.
 
 Only the standard library is imported here: the launcher starts for every kernel.
 """
@@ -22,7 +24,7 @@ import sys
 from pathlib import Path
 
 import convcourse
-from convcourse.grading.sandbox import Limits, Spec
+from convcourse.grading.sandbox import LAUNCHER_MODULE, Limits, Spec, bwrap
 from convcourse.grading.sandbox.cgroup import join_memory_cgroup, leave_memory_cgroup
 
 _FIRST_UID = 200_000  # sandbox uids: far above any real account, one per launcher pid
@@ -149,19 +151,24 @@ def _chown_tree(paths: tuple[str, ...], uid: int) -> None:
                 os.lchown(os.path.join(folder, name), uid, uid)
 
 
-def _exec_kernel(cmd: list[str], spec: Spec, uid: int | None) -> None:
-    """In the forked kernel process: limits, unprivileged uid, default signals, exec."""
+def _exec_kernel(cmd: list[str], spec: Spec, uid: int | None, *, own_count: bool) -> None:
+    """In the kernel's process: limits, unprivileged uid (as root), default signals, exec.
+
+    ``own_count``: the process cap counts this sandbox alone (its own uid, or its own user namespace,
+    where Linux >= 5.14 counts processes per namespace); never set it where the count is the grader's.
+    """
     import resource
 
     try:
         _apply_limits(spec.limits)
-        if uid is not None:
+        if own_count:
             nproc = spec.limits.max_processes
             resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-            _become(uid)
-            # ipykernel compares this pid with its parent's and quits when they differ; its parent is our
-            # init (pid 1 here). 1 means "never poll" to ipykernel; the launcher watches the grader instead.
+            # ipykernel compares this pid with its parent's and quits when they differ; its parent is the
+            # namespace's init (pid 1 here). 1 means "never poll" to ipykernel; the launcher watches the grader.
             os.environ["JPY_PARENT_PID"] = "1"
+        if uid is not None:
+            _become(uid)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)  # Python only installs KeyboardInterrupt if SIGINT is not ignored
         os.execvp(cmd[0], cmd)
@@ -189,7 +196,7 @@ def _init(cmd: list[str], spec: Spec, uid: int, lifeline: int) -> None:
     kernel = os.fork()
     if kernel == 0:
         os.close(lifeline)
-        _exec_kernel(cmd, spec, uid)
+        _exec_kernel(cmd, spec, uid, own_count=True)
     code = 0
     while True:
         ready, _, _ = select.select([lifeline], [], [], 0.2)
@@ -221,12 +228,14 @@ def _supervise(child: int, parent: int) -> int:
 def run(cmd: list[str], spec: Spec, parent: int | None = None) -> int:
     """Run ``cmd`` as the spec says; returns its exit code (the launcher's own when set-up fails)."""
     if not spec.isolate:
-        _exec_kernel(cmd, spec, None)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    uid = _FIRST_UID + os.getpid() % 100_000
+        _exec_kernel(cmd, spec, None, own_count=False)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the kernel (bwrap inherits this; --inner resets)
     # All the sandbox's processes together: twice one process's cap (page cache is charged here too).
     joined = join_memory_cgroup(2 * spec.limits.memory_mb)
     try:
+        if os.geteuid() != 0:
+            return _run_bwrap(cmd, spec, parent or os.getppid())
+        uid = _FIRST_UID + os.getpid() % 100_000
         _call(_libc().unshare(_CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWPID), "unshare")
         lifeline, keepalive = os.pipe()
         child = os.fork()  # becomes PID 1 of the new PID namespace
@@ -239,18 +248,41 @@ def run(cmd: list[str], spec: Spec, parent: int | None = None) -> int:
         leave_memory_cgroup(joined)
 
 
+def _run_bwrap(cmd: list[str], spec: Spec, parent: int) -> int:
+    """As an ordinary user: bubblewrap builds the sandbox and runs this module with --inner inside it."""
+    import subprocess
+
+    inner = [sys.executable, "-m", LAUNCHER_MODULE, "--spec", spec.to_json(), "--inner", "--", *cmd]
+    cwd = bwrap.exposable(os.getcwd())  # the kernel's scratch folder (already writable), or a test's folder
+    argv, fds = bwrap.command(inner, expose=[*spec.expose, *bwrap.interpreter_paths(), *([cwd] if cwd else [])],
+                              writable=list(spec.owned), hide=list(spec.hide), tmp_mb=spec.limits.tmp_mb)
+    try:
+        child = subprocess.Popen(argv, pass_fds=fds, close_fds=True)
+    except OSError as error:
+        print(f"convcourse.sandbox: cannot run bubblewrap: {error}", file=sys.stderr, flush=True)
+        return 126
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return _supervise(child.pid, parent)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Launcher entry point: ``python -m convcourse.grading.sandbox.launcher --spec JSON [--parent PID] -- command...``."""
     parser = argparse.ArgumentParser(prog="python -m convcourse.grading.sandbox.launcher",
                                      description="Run a command in the convcourse sandbox.")
     parser.add_argument("--spec", required=True, help="JSON from Spec.to_json()")
     parser.add_argument("--parent", type=int, default=None, help="pid of the grader; the sandbox dies with it")
+    parser.add_argument("--inner", action="store_true", help="inside bubblewrap's sandbox: limits, then exec")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command to run")
-    return run(command, Spec.from_json(args.spec), args.parent)
+    spec = Spec.from_json(args.spec)
+    if args.inner:
+        _exec_kernel(command, spec, None, own_count=True)
+    return run(command, spec, args.parent)
 
 
 if __name__ == "__main__":

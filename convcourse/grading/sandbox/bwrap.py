@@ -1,0 +1,134 @@
+"""The sandbox for an ordinary account: bubblewrap's command line, and why it cannot run where it cannot.
+
+Without root the launcher cannot switch a kernel to a uid of its own, so it hands the kernel to
+`bubblewrap <https://github.com/containers/bubblewrap>`_ (``bwrap``, the sandbox Flatpak is built
+on), which builds the namespaces from an unprivileged user namespace:
+
+* network, PID, IPC and UTS namespaces of its own (only loopback, a different one from the grader's);
+* a mount namespace whose root holds only what a kernel needs, read-only: the system (``/usr``,
+  ``/etc``, ``/sys`` and the merged-/usr links), the interpreter, its packages, this package and the
+  data; a fresh ``/proc`` and ``/dev``, private size-capped ``/tmp`` and ``/dev/shm``, and the
+  kernel's own scratch folder as the one writable place. Homes, ``/root``, ``/run`` (agent and bus
+  sockets) and the rest of the machine are simply absent; the course's private files inside an
+  exposed folder are covered by empty read-only mounts;
+* no capabilities, ``no_new_privs``, no further user namespaces, and death with its launcher.
+  (No ``--new-session``: jupyter_client already starts every kernel in a session of its own, with no
+  controlling terminal, and interrupts must reach the kernel through that session's process group.)
+
+The kernel keeps the grader's uid outside, but it can write nothing of the grader's: every path it
+sees is read-only except its scratch folder and its tmpfs. Standard library only.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import site
+import sys
+from pathlib import Path
+
+SYSTEM = ("/usr", "/etc", "/sys", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+COURSE_MARKER = "nbgrader_config.py"  # a folder holding one is a course: never exposed whole
+_SYSCTL = Path("/proc/sys")
+
+
+def bwrap_path() -> str | None:
+    """The ``bwrap`` executable, or None when bubblewrap is not installed."""
+    return shutil.which("bwrap") or next((p for p in ("/usr/bin/bwrap", "/usr/local/bin/bwrap") if os.access(p, os.X_OK)),
+                                         None)
+
+
+def _sysctl(name: str) -> str | None:
+    try:
+        return (_SYSCTL / name.replace(".", "/")).read_text().strip()
+    except OSError:
+        return None
+
+
+def missing_userns_setting() -> str | None:
+    """Which kernel setting keeps ordinary users from creating user namespaces here, if one is known to."""
+    if _sysctl("kernel.unprivileged_userns_clone") == "0":
+        return ("unprivileged user namespaces are disabled (sysctl kernel.unprivileged_userns_clone=0; "
+                "enable with: sysctl -w kernel.unprivileged_userns_clone=1)")
+    if _sysctl("user.max_user_namespaces") == "0":
+        return "user namespaces are disabled (sysctl user.max_user_namespaces=0; set it to e.g. 15000)"
+    if _sysctl("kernel.apparmor_restrict_unprivileged_userns") == "1":
+        return ("AppArmor restricts unprivileged user namespaces (sysctl kernel.apparmor_restrict_unprivileged_userns=1, "
+                "Ubuntu 23.10+; allow bwrap with an AppArmor profile, or set it to 0)")
+    return None
+
+
+def exposable(folder: str) -> str | None:
+    """What of ``folder`` a kernel may see: nothing of ``/`` or a home; of a course, only its ``convcourse`` package."""
+    real = os.path.realpath(folder)
+    if not os.path.isdir(real) or real in ("/", os.path.realpath(os.path.expanduser("~"))):
+        return None
+    if os.path.exists(os.path.join(real, COURSE_MARKER)):  # e.g. an editable checkout on sys.path
+        package = os.path.join(real, "convcourse")
+        return package if os.path.isdir(package) else None
+    return real
+
+
+def interpreter_paths() -> list[str]:
+    """What a kernel running this Python needs to see: the interpreter, its packages, this package."""
+    import convcourse
+
+    found = [sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+             str(Path(convcourse.__file__).resolve().parent), *site.getsitepackages()]
+    if site.ENABLE_USER_SITE:
+        found.append(site.getusersitepackages())
+    found += [exposable(entry) for entry in sys.path if entry]  # .pth and PYTHONPATH folders
+    return [p for p in found if p and os.path.exists(p)]
+
+
+def _outermost(paths: list[str]) -> list[str]:
+    """Existing real paths, without those inside another one of the list, shortest first."""
+    real = sorted({os.path.realpath(p) for p in paths if p and os.path.exists(p)}, key=lambda p: (p.count("/"), p))
+    kept: list[str] = []
+    for path in real:
+        if not _inside(path, kept):
+            kept.append(path)
+    return kept
+
+
+def _inside(path: str, folders: list[str]) -> bool:
+    return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
+
+
+def command(cmd: list[str], *, expose: list[str], writable: list[str], hide: list[str],
+            tmp_mb: int) -> tuple[list[str], list[int]]:
+    """The bwrap command line running ``cmd`` in the sandbox, and the descriptors to pass on with it.
+
+    Each hidden file is replaced by an empty one that bwrap reads from a pipe (``--ro-bind-data``):
+    the caller passes the returned descriptors to bwrap and closes them afterwards.
+    """
+    argv = [bwrap_path() or "bwrap", "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net",
+            "--unshare-uts", "--unshare-cgroup-try", "--disable-userns", "--die-with-parent",
+            "--hostname", "convcourse-sandbox"]
+    system = []
+    for top in SYSTEM:
+        if os.path.islink(top):  # merged /usr: /lib -> usr/lib
+            argv += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            argv += ["--ro-bind", top, top]
+            system.append(top)
+    size = str(tmp_mb * 1024 * 1024)
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm"]
+    rw = [p for p in _outermost(writable) if not _inside(p, system)]
+    ro = [p for p in _outermost(expose) if not _inside(p, system + rw)]
+    for path in ro:
+        argv += ["--ro-bind", path, path]
+    for path in rw:
+        argv += ["--bind", path, path]
+    fds: list[int] = []
+    for path in (os.path.realpath(p) for p in hide):
+        if not os.path.exists(path) or not _inside(path, system + ro + rw):
+            continue  # not in the sandbox at all
+        if os.path.isdir(path):
+            argv += ["--size", "4096", "--perms", "0555", "--tmpfs", path, "--remount-ro", path]
+        else:
+            read, write = os.pipe()
+            os.close(write)  # an empty file
+            fds.append(read)
+            argv += ["--perms", "0444", "--ro-bind-data", str(read), path]
+    argv += ["--remount-ro", "/", "--chdir", os.getcwd(), "--", *cmd]
+    return argv, fds
