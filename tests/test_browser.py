@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -180,9 +181,17 @@ def _wait_for_connected_kernel(lab: dict) -> None:
     """Until the server reports a kernel that is idle and has the page connected to it."""
     request = urllib.request.Request(f"{lab['base']}/api/kernels", headers={"Authorization": f"token {lab['token']}"})
     deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
+    kernels: list = []
     while time.monotonic() < deadline:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            kernels = json.load(response)
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                kernels = json.load(response)
+        except urllib.error.HTTPError as error:
+            # jupyter_server answers 500 while a kernel it is starting has no last_activity yet: ask again.
+            if error.code < 500:
+                raise
+            time.sleep(0.3)
+            continue
         if any(k.get("connections", 0) > 0 and k.get("execution_state") == "idle" for k in kernels):
             return
         time.sleep(0.3)
