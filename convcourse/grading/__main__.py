@@ -14,7 +14,7 @@ from pathlib import Path
 
 from convcourse.budget import BudgetError, grading_budget
 from convcourse.grading import release, sandbox, student_archive
-from convcourse.grading.course import GradingError, assignments, course_root
+from convcourse.grading.course import GradingError, course_root, require_assignments
 
 PROG = "python -m convcourse.grading"
 COURSE_ERRORS = (GradingError, sandbox.SandboxUnavailable, release.ReleaseError, BudgetError)
@@ -69,15 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _assignments(root: Path) -> tuple[str, ...]:
-    names = tuple(assignments(root))
-    if not names:
-        raise GradingError(f"no assignments: expected source/<name>/<name>.ipynb under {root}")
-    return names
-
-
 def _release(root: Path, *, check: bool) -> int:
-    names = _assignments(root)
+    names = tuple(require_assignments(root))
     if check:
         problems = release.check(root, names)
         print("release/ is up to date" if not problems else "release/ is stale; run `make release`:\n  "
@@ -88,7 +81,7 @@ def _release(root: Path, *, check: bool) -> int:
 
 
 def _archive(root: Path, out: Path) -> int:
-    names = _assignments(root)
+    names = tuple(require_assignments(root))
     problems = release.check(root, names)  # students must never get notebooks older than source/
     if problems:
         raise release.ReleaseError("release/ is stale; run `make release` first:\n  " + "\n  ".join(problems))

@@ -26,14 +26,16 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from convcourse.grading import jobs
-from convcourse.grading.jobs import Job, Result, job_result
+from convcourse.budget import BUDGET_ENV
+from convcourse.grading import jobs, sandbox
+from convcourse.grading.jobs import Job, Result, job_result, killed_result
+from convcourse.mnist_files import DATASET_ENV
 
 SCHEDULER_ENV = "CONVCOURSE_SCHEDULER"
 # What a graded kernel on a worker must see as it would locally: the budget, the dataset choice, the
 # sandbox permission and the limits. Not the data folder nor the thread count: those are the worker
 # machine's (its own $CONVCOURSE_DATA or cache, its own cores).
-FORWARDED_ENV = ("CONVCOURSE_MAX_STEPS", "CONVCOURSE_DATASET", "CONVCOURSE_ALLOW_UNSANDBOXED",
+FORWARDED_ENV = (BUDGET_ENV, DATASET_ENV, sandbox.ALLOW_ENV,
                  "CONVCOURSE_CELL_TIMEOUT", "CONVCOURSE_NOTEBOOK_TIMEOUT", "CONVCOURSE_KERNEL_MEMORY_MB",
                  "CONVCOURSE_KERNEL_TMP_MB", "CONVCOURSE_KERNEL_FILE_MB")
 
@@ -134,5 +136,5 @@ def _collect(job: Job, future) -> Result:
     shutil.rmtree(job.workdir)
     unpack(packed, job.workdir)
     if killed:
-        return Result(job, False, False, seconds, f"killed after {job.timeout:.0f} s (job time limit)", killed=True)
+        return killed_result(job, seconds)
     return job_result(job, ok, seconds)

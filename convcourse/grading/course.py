@@ -35,6 +35,14 @@ def assignments(root: Path) -> list[str]:
     return [a for a in ASSIGNMENTS if a in found] + sorted(set(found) - set(ASSIGNMENTS))
 
 
+def require_assignments(root: Path) -> list[str]:
+    """:func:`assignments`, or GradingError when source/ holds none."""
+    names = assignments(root)
+    if not names:
+        raise GradingError(f"no assignments: expected source/<name>/<name>.ipynb under {root}")
+    return names
+
+
 def submissions(root: Path, known: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
     """(student, assignment) folders under submitted/, and warnings about folders that cannot be graded."""
     pairs, warnings = [], []

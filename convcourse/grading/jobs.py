@@ -144,8 +144,7 @@ def run_jobs(tasks: list, workers: int, start: Callable[[object], Job],
             if process.is_alive() and elapsed > job.timeout:
                 process.kill()
                 process.join()
-                result = Result(job, False, False, elapsed, f"killed after {job.timeout:.0f} s (job time limit)",
-                                killed=True)
+                result = killed_result(job, elapsed)
             elif process.is_alive():
                 continue
             else:
@@ -157,6 +156,11 @@ def run_jobs(tasks: list, workers: int, start: Callable[[object], Job],
                 on_done(result)
             shutil.rmtree(job.workdir, ignore_errors=True)
     return results
+
+
+def killed_result(job: Job, seconds: float) -> Result:
+    """A job stopped at its time limit: no score recorded (its gradebook copy may be half-written)."""
+    return Result(job, False, False, seconds, f"killed after {job.timeout:.0f} s (job time limit)", killed=True)
 
 
 def job_result(job: Job, ok: bool, seconds: float) -> Result:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from convcourse.grading import release, samples, sandbox
 from convcourse.grading.cluster import SCHEDULER_ENV, run_jobs_on_cluster
-from convcourse.grading.course import GradingError, assignments, ensure_data, submissions, sync_gradebook
+from convcourse.grading.course import GradingError, assignments, ensure_data, require_assignments, submissions, sync_gradebook
 from convcourse.grading.gradebook import load_config, merge, venv_on_path
 from convcourse.grading.jobs import SCRATCH_PREFIX, STARTUP_SLACK, Job, Result, prepare, run_jobs, submission_digest
 from convcourse.grading.preprocessors import HIDE_ENV
@@ -30,6 +30,8 @@ from convcourse.mnist_files import DATA_ENV
 
 STATE_FILE = ".convcourse-graded.json"  # in autograded/: digest of each submission as last graded
 _USER_THREADS = os.environ.get("OMP_NUM_THREADS")  # as the instructor set it, before any round changed it
+
+
 @dataclass
 class Round:
     """What one ``grade`` run did."""
@@ -103,9 +105,7 @@ def grade(root: Path, *, workers: int | None = None, force: bool = False,
     (None: only on a terminal). ``scheduler`` (default $CONVCOURSE_SCHEDULER): the address of a Dask
     scheduler whose workers run the jobs instead of local processes."""
     root = Path(root).resolve()
-    names = assignments(root)
-    if not names:
-        raise GradingError(f"no assignments: expected source/<name>/<name>.ipynb under {root}")
+    names = require_assignments(root)
     if workers is not None and workers < 1:
         raise GradingError(f"--jobs must be at least 1, not {workers}")
     workers = workers or os.cpu_count() or 1
@@ -146,6 +146,7 @@ def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolat
     try:
         with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
             per_notebook = load_config(root).GradingExecute.get("notebook_timeout", 600)
+
             def start(pair: tuple[str, str]) -> Job:
                 began = time.monotonic()
                 job = prepare(root, *pair, Path(scratch), _job_timeout(root, pair[1], per_notebook))
