@@ -286,6 +286,32 @@ def test_an_ordinary_users_sandbox_shows_no_home_no_run_and_nothing_writable(tmp
     assert "new user namespace: -1" in done.stdout  # none of its own inside: bwrap --disable-userns
 
 
+@needs_sandbox
+@pytest.mark.skipif(os.geteuid() == 0, reason="as root the kernel runs as its own uid, not in bubblewrap's view")
+def test_folders_leading_to_a_path_exposed_under_tmp_are_read_only(tmp_path):
+    """A checkout under /tmp: the folders bwrap makes in the private /tmp to reach its venv are not writable."""
+    venv = tmp_path / "checkout" / ".venv"
+    venv.mkdir(parents=True)
+    done = run_sandboxed(f"""
+        for path in ({str(tmp_path / "checkout" / "escaped.txt")!r}, {str(tmp_path / "escaped.txt")!r},
+                     {str(venv / "escaped.txt")!r}, "/tmp/scratch.txt"):
+            try: open(path, "w").write("x"); print("WROTE", path)
+            except OSError as error: print("blocked", path, type(error).__name__)
+    """, sandbox.Spec(expose=(str(venv),)), Path("/"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("blocked") == 3, done.stdout  # the two shelves and the read-only venv
+    assert "WROTE /tmp/scratch.txt" in done.stdout  # its own /tmp stays writable
+    assert not list(tmp_path.rglob("escaped.txt"))
+
+
+def test_shelves_are_the_first_folders_below_the_private_tmp():
+    from convcourse.grading.sandbox import bwrap
+
+    assert bwrap.shelves(["/tmp/ci/main/.venv", "/tmp/convcourse-kernel-x", "/dev/shm/a/b", "/work/x"]) == \
+        ["/tmp/ci", "/dev/shm/a"]
+    assert bwrap.shelves(["/tmp/ci", "/tmp/ci/main/.venv"]) == []  # bound itself: no shelf needed
+
+
 def test_an_ordinary_user_without_bubblewrap_is_told_what_to_install(monkeypatch):
     from convcourse.grading.sandbox import bwrap
 

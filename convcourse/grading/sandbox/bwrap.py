@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 SYSTEM = ("/usr", "/etc", "/sys", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+SCRATCH = ("/tmp", "/dev/shm")  # the kernel's own writable tmpfs
 COURSE_MARKER = "nbgrader_config.py"  # a folder holding one is a course: never exposed whole
 _SYSCTL = Path("/proc/sys")
 
@@ -94,6 +95,23 @@ def _inside(path: str, folders: list[str]) -> bool:
     return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
 
 
+def shelves(paths: list[str]) -> list[str]:
+    """The folders just below /tmp or /dev/shm that hold a bound path deeper down (e.g. /tmp/ci for /tmp/ci/main/.venv).
+
+    bwrap creates the folders leading to a bind; inside the kernel's writable tmpfs they would be the
+    kernel's to write (a checkout under /tmp would seem writable there, though only the private copy
+    of its path is). Each becomes a small tmpfs of its own, remounted read-only after the binds.
+    """
+    found: list[str] = []
+    for path in paths:
+        for top in SCRATCH:
+            if _inside(path, [top]) and path != top:
+                shelf = os.path.join(top, os.path.relpath(path, top).split(os.sep)[0])
+                if shelf not in paths and shelf not in found:
+                    found.append(shelf)
+    return found
+
+
 def command(cmd: list[str], *, expose: list[str], writable: list[str], hide: list[str],
             tmp_mb: int) -> tuple[list[str], list[int]]:
     """The bwrap command line running ``cmd`` in the sandbox, and the descriptors to pass on with it.
@@ -115,6 +133,9 @@ def command(cmd: list[str], *, expose: list[str], writable: list[str], hide: lis
     argv += ["--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm"]
     rw = [p for p in _outermost(writable) if not _inside(p, system)]
     ro = [p for p in _outermost(expose) if not _inside(p, system + rw)]
+    shelved = shelves(ro + rw)
+    for shelf in shelved:
+        argv += ["--size", str(1024 * 1024), "--perms", "0755", "--tmpfs", shelf]
     for path in ro:
         argv += ["--ro-bind", path, path]
     for path in rw:
@@ -130,5 +151,7 @@ def command(cmd: list[str], *, expose: list[str], writable: list[str], hide: lis
             os.close(write)  # an empty file
             fds.append(read)
             argv += ["--perms", "0444", "--ro-bind-data", str(read), path]
+    for shelf in shelved:  # only the shelf itself: binds below it keep their own mode
+        argv += ["--remount-ro", shelf]
     argv += ["--remount-ro", "/", "--chdir", os.getcwd(), "--", *cmd]
     return argv, fds
