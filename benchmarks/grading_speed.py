@@ -7,7 +7,7 @@ hands in the full solution of every assignment for each student. Then, on the sa
 
 * plain: ``nbgrader autograde <assignment> --force`` for each assignment in a second copy whose
   nbgrader_config.py leaves nbgrader as it ships (its own Execute, no sandbox, no convcourse);
-* serial: ``grade`` (what ``make grade`` runs) with one worker;
+* serial: ``grade`` (what ``make grade`` runs: warm kernels, unless CONVCOURSE_COLD_KERNELS=1) with one worker;
 * parallel: ``grade`` with ``--jobs`` workers (default: one per core).
 
 The kernels use $CONVCOURSE_DATA (real MNIST) unless CONVCOURSE_DATASET=digits, and the grading

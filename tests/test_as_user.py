@@ -15,7 +15,8 @@ from accounts import ROOT, account, ensure_bubblewrap, login_env, python, requir
 
 pytestmark = [pytest.mark.slow]
 
-MODULES = ("tests/test_sandbox.py", "tests/test_autograde.py", "tests/test_grading.py", "tests/test_grading_e2e.py")
+MODULES = ("tests/test_sandbox.py", "tests/test_warm_kernels.py", "tests/test_autograde.py", "tests/test_grading.py",
+           "tests/test_grading_e2e.py")
 # Skips that are right for an ordinary account: no memory cgroup is delegated to it on most machines.
 ACCEPTED_SKIPS = ("no memory cgroup can be created here",)
 

@@ -27,7 +27,7 @@ from convcourse.grading.report import autograded_scores
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sandbox.sandbox_status().available,
                                                   reason=f"sandbox unavailable: {sandbox.sandbox_status().reason}")]
 GRADING_ENV = {"CONVCOURSE_DATASET": "digits", "CONVCOURSE_CELL_TIMEOUT": "4", "CONVCOURSE_NOTEBOOK_TIMEOUT": "60",
-               "CONVCOURSE_KERNEL_MEMORY_MB": "1024"}
+               "CONVCOURSE_KERNEL_MEMORY_MB": "2048"}  # room for a warm kernel's preloaded modules
 # What an instructor's session on a JupyterHub holds, and a graded kernel must never see.
 SECRETS = {"JUPYTERHUB_API_TOKEN": "fake-hub-token-5f1d2c", "AWS_SECRET_ACCESS_KEY": "fake-aws-secret-93b7e0",
            "CONVCOURSE_PRIVATE_NOTE": "fake-course-note-41aa"}
@@ -122,7 +122,8 @@ def test_the_kernel_gets_a_minimal_environment_and_no_solutions_of_the_checkout(
     for text in (printed, feedback):
         for secret in SECRETS.values():
             assert secret not in text
-    assert environment["HOME"].startswith("/tmp/convcourse-kernel-")  # its own scratch home, not the instructor's
+    home = Path(environment["HOME"])  # its own scratch home, not the instructor's (in the warm template's runs folder)
+    assert home.parts[:2] == ("/", "tmp") and home.parent.name.startswith("convcourse-kernel-")
     assert "checkout solutions: " in printed and ".ipynb" not in printed.split("checkout solutions: ")[1].splitlines()[0]
     set_inside = {"JPY_PARENT_PID", "PWD",  # the launcher; bubblewrap after its --chdir
                   "TERM", "CLICOLOR", "CLICOLOR_FORCE", "FORCE_COLOR", "PAGER", "GIT_PAGER", "MPLBACKEND",  # ipykernel
@@ -130,6 +131,10 @@ def test_the_kernel_gets_a_minimal_environment_and_no_solutions_of_the_checkout(
     unexpected = {name for name in environment
                   if not (kernel_env.allowed(name) or name in kernel_env.SET_FOR_KERNEL or name in set_inside)}
     assert not unexpected, environment
+
+
+def test_every_kernel_started_warm(graded):
+    assert "started cold" not in graded.output, graded.output
 
 
 def test_network_is_unreachable(graded):

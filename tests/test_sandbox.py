@@ -87,6 +87,26 @@ def outside_tmp():
     shutil.rmtree(folder)
 
 
+def isolation_probe(port: int, course: Path) -> str:
+    """A program printing what a kernel can reach: the network, the course's private files, /tmp, processes, limits."""
+    return f"""
+        import os, socket, resource
+        print("uid", os.getuid())
+        print("interfaces", sorted(name for _, name in socket.if_nameindex()))
+        try:
+            socket.create_connection(("127.0.0.1", {port}), timeout=2); print("REACHED host loopback")
+        except OSError as e: print("loopback blocked", type(e).__name__)
+        print("source", os.listdir({str(course / 'source')!r}))
+        print("gradebook", repr(open({str(course / 'gradebook.db')!r}).read()))
+        for target in ({str(course / 'gradebook.db')!r}, {str(course / 'escaped.txt')!r}):
+            try: open(target, "w").write("x"); print("WROTE", target)
+            except OSError as e: print("write blocked", type(e).__name__)
+        print("host tmp files", [n for n in os.listdir("/tmp") if n.startswith("host-only-")])
+        print("pids", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
+        print("data limit", resource.getrlimit(resource.RLIMIT_DATA)[0] // 2**20)
+    """
+
+
 @needs_sandbox
 def test_kernel_sees_no_network_no_course_files_and_cannot_write(tmp_path, outside_tmp):
     course = outside_tmp / "course"
@@ -98,22 +118,7 @@ def test_kernel_sees_no_network_no_course_files_and_cannot_write(tmp_path, outsi
     host_file = Path("/tmp") / f"host-only-{uuid.uuid4().hex}"
     host_file.write_text("x")
     listener = Listener()
-    probe = f"""
-        import os, socket, resource
-        print("uid", os.getuid())
-        print("interfaces", sorted(name for _, name in socket.if_nameindex()))
-        try:
-            socket.create_connection(("127.0.0.1", {listener.port}), timeout=2); print("REACHED host loopback")
-        except OSError as e: print("loopback blocked", type(e).__name__)
-        print("source", os.listdir({str(course / 'source')!r}))
-        print("gradebook", repr(open({str(course / 'gradebook.db')!r}).read()))
-        for target in ({str(course / 'gradebook.db')!r}, {str(course / 'escaped.txt')!r}):
-            try: open(target, "w").write("x"); print("WROTE", target)
-            except OSError as e: print("write blocked", type(e).__name__)
-        print("host tmp files", [n for n in os.listdir("/tmp") if n.startswith("host-only-")])
-        print("pids", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
-        print("data limit", resource.getrlimit(resource.RLIMIT_DATA)[0] // 2**20)
-    """
+    probe = isolation_probe(listener.port, course)
     hidden = tuple(map(str, sandbox.private_course_paths(course)))
     # The course is exposed on purpose (as an ordinary user the sandbox shows only what it is told to),
     # so that its private files are really there to be hidden.

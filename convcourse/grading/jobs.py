@@ -26,6 +26,7 @@ from convcourse.grading.gradebook import load_config
 
 SCRATCH_PREFIX = "convcourse-grade-"
 STARTUP_SLACK = 120  # seconds a job may take beyond its notebooks' time limits
+COLD_START = "starting the kernel cold"  # the kernel manager's warning when a warm start failed
 UNFIT = 3  # exit status of `python -m convcourse.grading.jobs` on a machine that cannot grade
 
 
@@ -49,6 +50,7 @@ class Result:
     seconds: float
     problem: str
     killed: bool = False
+    cold: str = ""  # why a kernel of this job started cold although the round had a warm template ('' if none did)
 
 
 def submission_digest(folder: Path) -> str:
@@ -168,7 +170,13 @@ def job_result(job: Job, ok: bool, seconds: float) -> Result:
     graded = (job.workdir / "autograded" / job.student / job.assignment).is_dir()
     folder = job.workdir / "submitted" / job.student / job.assignment
     problem = "" if ok else diagnose(folder, job.assignment) or _problem(job.workdir / "job.log")
-    return Result(job, ok, graded, seconds, problem)
+    return Result(job, ok, graded, seconds, problem, cold=_cold_start(job.workdir / "job.log"))
+
+
+def _cold_start(log: Path) -> str:
+    """The kernel manager's reason for a cold start in this job's log, if it had to fall back to one."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return next((line.split(COLD_START, 1)[1].strip(" :") for line in text.splitlines() if COLD_START in line), "")
 
 
 def diagnose(folder: Path, assignment: str) -> str:

@@ -3,7 +3,9 @@
 nbgrader's Execute (here :class:`convcourse.grading.preprocessors.GradingExecute`) creates one of these per notebook.
 The kernel talks to the grader over Unix sockets (ipc), because it has a network namespace of its
 own, works in a private copy of the notebook's folder, so nothing it writes lands in the course, and
-gets a minimal environment (:mod:`convcourse.grading.kernel_env`), never the grader's.
+gets a minimal environment (:mod:`convcourse.grading.kernel_env`), never the grader's. In a grade round
+with a kernel template (:mod:`convcourse.grading.warm_kernels`) the kernel is forked from it, warm, into the
+same sandbox; otherwise, or if the template fails, it starts cold through the launcher.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Dict, Integer, List, Unicode
 
-from convcourse.grading import sandbox
+from convcourse.grading import sandbox, warm_kernels
+from convcourse.grading.jobs import COLD_START
 from convcourse.grading.kernel_env import kernel_environment
 from convcourse.mnist_files import DATA_ENV
 
@@ -36,6 +39,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         config=True)
 
     _run_dir: Path | None = None
+    _warm: str | None = None  # the round's template folder, when this kernel starts warm
+    _kernel_cmd: list[str] | None = None
 
     def _spec(self) -> sandbox.Spec:
         limits = sandbox.Limits(memory_mb=self.memory_mb, file_size_mb=self.file_size_mb,
@@ -48,7 +53,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         """Scratch folder, ipc sockets (the kernel has its own network), a private copy of the cwd."""
         if self.isolate is None:
             self.isolate = sandbox.require_sandbox()  # raises SandboxUnavailable unless allowed
-        self._run_dir = Path(tempfile.mkdtemp(prefix="convcourse-kernel-"))
+        folder = os.environ.get(warm_kernels.WARM_ENV)
+        self._warm = folder if self.isolate and folder and os.path.isdir(folder) else None
+        runs = Path(self._warm) / "runs" if self._warm else None  # where its template can reach it
+        self._run_dir = Path(tempfile.mkdtemp(prefix="convcourse-kernel-", dir=runs))
         try:
             kw = self._prepare_run_dir(kw)
             return await super()._async_pre_start_kernel(**kw)
@@ -84,7 +92,24 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         """The kernelspec's command, wrapped in the sandbox launcher."""
-        return sandbox.launcher_command(super().format_kernel_cmd(extra_arguments), self._spec())
+        self._kernel_cmd = super().format_kernel_cmd(extra_arguments)
+        return sandbox.launcher_command(self._kernel_cmd, self._spec())
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        """Fork the kernel from the round's template when there is one and it runs this kernelspec; else cold."""
+        if self._warm and self._kernel_cmd and warm_kernels.qualifies(self._kernel_cmd):
+            try:
+                process = warm_kernels.launch(self._warm, self._kernel_cmd, env=kw["env"], cwd=kw["cwd"],
+                                              spec=self._spec())
+            except warm_kernels.WarmKernelError as error:
+                self.log.warning("%s: %s", COLD_START, error)
+            else:
+                provisioner = self.provisioner
+                provisioner.process, provisioner.pid, provisioner.pgid = process, process.pid, None
+                provisioner.cwd = kw["cwd"]
+                self._reconcile_connection_info(provisioner.connection_info)
+                return
+        await super()._async_launch_kernel(kernel_cmd, **kw)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         try:

@@ -26,6 +26,7 @@ from convcourse.grading.jobs import SCRATCH_PREFIX, STARTUP_SLACK, Job, Result, 
 from convcourse.grading.preprocessors import HIDE_ENV
 from convcourse.grading.progress import Progress, submission_line
 from convcourse.grading.report import autograded_scores, export, feedback, submission_score, table
+from convcourse.grading.warm_kernels import warm_template
 from convcourse.mnist_files import DATA_ENV
 
 STATE_FILE = ".convcourse-graded.json"  # in autograded/: digest of each submission as last graded
@@ -55,6 +56,12 @@ def prepare_environment(root: Path, workers: int, allow_unsandboxed: bool | None
     # Parallel kernels share the cores: a torch thread pool of cores/workers each, unless you chose one.
     os.environ["OMP_NUM_THREADS"] = _USER_THREADS or str(max(1, (os.cpu_count() or 1) // max(1, workers)))
     return isolated
+
+
+def _hidden(root: Path) -> list[str]:
+    """What no kernel may see, for the kernel template's own sandbox: the course's and the checkout's private files."""
+    paths = [*sandbox.private_course_paths(root), *sandbox.checkout_private_paths()]
+    return list(dict.fromkeys(str(p) for p in paths))
 
 
 def _state(root: Path) -> dict:
@@ -155,8 +162,9 @@ def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolat
 
             if scheduler:
                 run_jobs_on_cluster(todo, scheduler, start, on_done=done)
-            else:
-                run_jobs(todo, workers, start, on_done=done)
+            elif todo:
+                with warm_template(isolated, _hidden(root), log=log):
+                    run_jobs(todo, workers, start, on_done=done)
     finally:
         progress.close()
     _save_state(root, state)
@@ -172,6 +180,7 @@ def summary(root: Path, report: Round) -> str:
              table(autograded_scores(root), assignments(root))]
     parts += [f"warning: {w}" for w in report.warnings]
     parts += [f"problem: {r.job.student}/{r.job.assignment}: {r.problem}" for r in report.graded if not r.ok]
+    parts += [f"note: {r.job.student}/{r.job.assignment}: a kernel started cold ({r.cold})" for r in report.graded if r.cold]
     parts.append(f"feedback in {Path(root) / 'feedback'}, grades in {Path(root) / 'grades.csv'}; "
                  f"{len(report.graded)} graded in {report.seconds:.0f} s")
     return "\n".join(parts)

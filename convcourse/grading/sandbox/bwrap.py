@@ -86,16 +86,17 @@ def _outermost(paths: list[str]) -> list[str]:
     real = sorted({os.path.realpath(p) for p in paths if p and os.path.exists(p)}, key=lambda p: (p.count("/"), p))
     kept: list[str] = []
     for path in real:
-        if not _inside(path, kept):
+        if not inside(path, kept):
             kept.append(path)
     return kept
 
 
-def _inside(path: str, folders: list[str]) -> bool:
+def inside(path: str, folders: list[str]) -> bool:
+    """Whether ``path`` is one of ``folders`` or below one of them."""
     return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
 
 
-def shelves(paths: list[str]) -> list[str]:
+def shelves(paths: list[str], tops: tuple[str, ...] = SCRATCH) -> list[str]:
     """The folders just below /tmp or /dev/shm that hold a bound path deeper down (e.g. /tmp/ci for /tmp/ci/main/.venv).
 
     bwrap creates the folders leading to a bind; inside the kernel's writable tmpfs they would be the
@@ -104,8 +105,8 @@ def shelves(paths: list[str]) -> list[str]:
     """
     found: list[str] = []
     for path in paths:
-        for top in SCRATCH:
-            if _inside(path, [top]) and path != top:
+        for top in tops:
+            if inside(path, [top]) and path != top:
                 shelf = os.path.join(top, os.path.relpath(path, top).split(os.sep)[0])
                 if shelf not in paths and shelf not in found:
                     found.append(shelf)
@@ -113,14 +114,18 @@ def shelves(paths: list[str]) -> list[str]:
 
 
 def command(cmd: list[str], *, expose: list[str], writable: list[str], hide: list[str],
-            tmp_mb: int) -> tuple[list[str], list[int]]:
+            tmp_mb: int, warm: bool = False) -> tuple[list[str], list[int]]:
     """The bwrap command line running ``cmd`` in the sandbox, and the descriptors to pass on with it.
+
+    ``warm``: the sandbox of a warm kernel template (:mod:`convcourse.grading.sandbox.warm`), never of
+    student code itself: it may create user namespaces (each kernel it forks makes its own and then
+    forbids them, as ``--disable-userns`` would), and its ``/dev`` is read-only (its kernels share it).
 
     Each hidden file is replaced by an empty one that bwrap reads from a pipe (``--ro-bind-data``):
     the caller passes the returned descriptors to bwrap and closes them afterwards.
     """
     argv = [bwrap_path() or "bwrap", "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net",
-            "--unshare-uts", "--unshare-cgroup-try", "--disable-userns", "--die-with-parent",
+            "--unshare-uts", "--unshare-cgroup-try", *([] if warm else ["--disable-userns"]), "--die-with-parent",
             "--hostname", "convcourse-sandbox"]
     system = []
     for top in SYSTEM:
@@ -131,8 +136,8 @@ def command(cmd: list[str], *, expose: list[str], writable: list[str], hide: lis
             system.append(top)
     size = str(tmp_mb * 1024 * 1024)
     argv += ["--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm"]
-    rw = [p for p in _outermost(writable) if not _inside(p, system)]
-    ro = [p for p in _outermost(expose) if not _inside(p, system + rw)]
+    rw = [p for p in _outermost(writable) if not inside(p, system)]
+    ro = [p for p in _outermost(expose) if not inside(p, system + rw)]
     shelved = shelves(ro + rw)
     for shelf in shelved:
         argv += ["--size", str(1024 * 1024), "--perms", "0755", "--tmpfs", shelf]
@@ -142,7 +147,7 @@ def command(cmd: list[str], *, expose: list[str], writable: list[str], hide: lis
         argv += ["--bind", path, path]
     fds: list[int] = []
     for path in (os.path.realpath(p) for p in hide):
-        if not os.path.exists(path) or not _inside(path, system + ro + rw):
+        if not os.path.exists(path) or not inside(path, system + ro + rw):
             continue  # not in the sandbox at all
         if os.path.isdir(path):
             argv += ["--size", "4096", "--perms", "0555", "--tmpfs", path, "--remount-ro", path]
@@ -153,5 +158,5 @@ def command(cmd: list[str], *, expose: list[str], writable: list[str], hide: lis
             argv += ["--perms", "0444", "--ro-bind-data", str(read), path]
     for shelf in shelved:  # only the shelf itself: binds below it keep their own mode
         argv += ["--remount-ro", shelf]
-    argv += ["--remount-ro", "/", "--chdir", os.getcwd(), "--", *cmd]
+    argv += ["--remount-ro", "/", *(["--remount-ro", "/dev"] if warm else []), "--chdir", os.getcwd(), "--", *cmd]
     return argv, fds

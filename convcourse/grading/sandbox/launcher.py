@@ -22,6 +22,7 @@ import stat
 import struct
 import sys
 from pathlib import Path
+from typing import Callable
 
 import convcourse
 from convcourse.grading.sandbox import LAUNCHER_MODULE, Limits, Spec, bwrap
@@ -29,6 +30,10 @@ from convcourse.grading.sandbox.cgroup import join_memory_cgroup, leave_memory_c
 
 _FIRST_UID = 200_000  # sandbox uids: far above any real account, one per launcher pid
 _CLONE_NEWNS, _CLONE_NEWPID, _CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
+_CLONE_NEWUTS, _CLONE_NEWIPC, _CLONE_NEWUSER = 0x04000000, 0x08000000, 0x10000000
+_PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+HOSTNAME = "convcourse-sandbox"
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
 _SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
@@ -39,6 +44,7 @@ def _libc() -> ctypes.CDLL:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
     libc.unshare.argtypes = [ctypes.c_int]
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
     return libc
 
 
@@ -85,10 +91,18 @@ def _closed_ancestor(path: str) -> str | None:
 
 
 def _cover(libc: ctypes.CDLL, top: str, inner: list[str], *, size_mb: int, writable: bool) -> None:
-    """Mount an empty tmpfs over ``top``, then bind the ``inner`` paths back at their places."""
+    """Mount an empty tmpfs over ``top``, then bind the ``inner`` paths back at their places.
+
+    In a writable ``top`` the folders leading to a bound path are shelves (:func:`bwrap.shelves`): small
+    tmpfs remounted read-only, so that the kernel cannot write beside a path it was only shown.
+    """
     handles = [(path, os.open(path, os.O_PATH)) for path in inner if os.path.exists(path)]
     mode = "1777" if writable else "755"
     _mount(libc, "tmpfs", top, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size_mb}m,mode={mode}")
+    shelved = bwrap.shelves([path for path, _ in handles], tops=(top,)) if writable else []
+    for shelf in shelved:
+        os.makedirs(shelf, exist_ok=True)
+        _mount(libc, "tmpfs", shelf, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=755")
     for path, handle in handles:
         source = f"/proc/self/fd/{handle}"
         if os.path.isdir(source):
@@ -98,15 +112,22 @@ def _cover(libc: ctypes.CDLL, top: str, inner: list[str], *, size_mb: int, writa
             open(path, "ab").close()
         _mount(libc, source, path, None, _MS_BIND | _MS_REC)
         os.close(handle)
+    for shelf in shelved:  # only the shelf itself: binds below it keep their own mode
+        _mount(libc, None, shelf, None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
     if not writable:
         _mount(libc, None, top, None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
 
 
-def _build_mounts(libc: ctypes.CDLL, spec: Spec) -> None:
-    """Private propagation; private /tmp, /dev/shm; reachable interpreter and run folder; hidden course files."""
+def _build_mounts(libc: ctypes.CDLL, spec: Spec, shared: tuple[str, ...] = ()) -> None:
+    """Private propagation; private /tmp, /dev/shm; reachable interpreter and run folder; hidden course files.
+
+    ``shared``: folders the sandbox would otherwise see whole although they hold other kernels' run
+    folders (a warm kernel's): covered like /tmp, read-only, with only this kernel's paths bound back.
+    """
     _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
     expose = [os.path.realpath(p) for p in (*spec.expose, *_interpreter_paths(), os.getcwd()) if os.path.exists(p)]
     covers: dict[str, list[str]] = {"/tmp": [], "/dev/shm": []}
+    covers.update((os.path.realpath(p), []) for p in shared if not bwrap.inside(os.path.realpath(p), list(covers)))
     for path in expose:
         top = next((t for t in covers if path.startswith(t + "/")), None) or _closed_ancestor(path)
         if top is not None:
@@ -152,7 +173,14 @@ def _chown_tree(paths: tuple[str, ...], uid: int) -> None:
 
 
 def _exec_kernel(cmd: list[str], spec: Spec, uid: int | None, *, own_count: bool) -> None:
-    """In the kernel's process: limits, unprivileged uid (as root), default signals, exec.
+    """In the kernel's process: limits, unprivileged uid (as root), default signals, exec."""
+    _become_kernel(spec, uid, own_count=own_count, start=lambda: os.execvp(cmd[0], cmd))
+
+
+def _become_kernel(spec: Spec, uid: int | None, *, own_count: bool, start: Callable[[], object],
+                   userns: bool = False) -> None:
+    """In the kernel's process: limits, then an unprivileged uid (as root) or no capabilities (own user
+    namespace), default signals, then ``start()`` (an exec, or a warm kernel's start); never returns.
 
     ``own_count``: the process cap counts this sandbox alone (its own uid, or its own user namespace,
     where Linux >= 5.14 counts processes per namespace); never set it where the count is the grader's.
@@ -169,26 +197,59 @@ def _exec_kernel(cmd: list[str], spec: Spec, uid: int | None, *, own_count: bool
             os.environ["JPY_PARENT_PID"] = "1"
         if uid is not None:
             _become(uid)
+        if userns:
+            _drop_privileges()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)  # Python only installs KeyboardInterrupt if SIGINT is not ignored
-        os.execvp(cmd[0], cmd)
+        start()
+        os._exit(0)
+    except SystemExit as done:  # a warm kernel's normal end
+        os._exit(done.code if isinstance(done.code, int) else (0 if done.code is None else 1))
     except BaseException as error:  # noqa: BLE001 - must never return into the parent's code
         print(f"convcourse.sandbox: cannot start the kernel: {error}", file=sys.stderr, flush=True)
         os._exit(127)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _drop_privileges() -> None:
+    """In a user namespace of the kernel's own: no further user namespaces, no capabilities, no new privileges.
+
+    What bubblewrap's ``--disable-userns`` and its capability drop do, for a kernel whose namespaces were
+    made after a warm fork (:mod:`convcourse.grading.sandbox.warm`) instead of by bubblewrap.
+    """
+    libc = _libc()
+    with open("/proc/sys/user/max_user_namespaces", "w") as limit:  # needs CAP_SYS_RESOURCE: written before the drop
+        limit.write("0")
+    _call(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    for cap in range(64):
+        if libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != 22:  # EINVAL: no such cap
+            _call(-1, f"drop capability {cap} from the bounding set")
+    libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header, data = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
+    _call(libc.capset(ctypes.byref(header), data), "capset")
 
 
 def _status_code(status: int) -> int:
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def _init(cmd: list[str], spec: Spec, uid: int, lifeline: int) -> None:
+def _init(start: Callable[[], object], spec: Spec, uid: int | None, lifeline: int, *, userns: bool = False,
+          shared: tuple[str, ...] = ()) -> None:
     """PID 1 of the new namespace: set up mounts, start the kernel, reap, take everything down with it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the kernel, which gets them via killpg
     try:
         libc = _libc()
-        _build_mounts(libc, spec)
+        _build_mounts(libc, spec, shared)
         _loopback_up()
-        _chown_tree(spec.owned, uid)
+        if uid is not None:
+            _chown_tree(spec.owned, uid)
         os.chdir(os.getcwd())  # re-resolve the working folder through the new mounts
     except BaseException as error:  # noqa: BLE001
         print(f"convcourse.sandbox: cannot set up the sandbox: {error}", file=sys.stderr, flush=True)
@@ -196,7 +257,7 @@ def _init(cmd: list[str], spec: Spec, uid: int, lifeline: int) -> None:
     kernel = os.fork()
     if kernel == 0:
         os.close(lifeline)
-        _exec_kernel(cmd, spec, uid, own_count=True)
+        _become_kernel(spec, uid, own_count=True, start=start, userns=userns)
     code = 0
     while True:
         ready, _, _ = select.select([lifeline], [], [], 0.2)
@@ -212,6 +273,33 @@ def _init(cmd: list[str], spec: Spec, uid: int, lifeline: int) -> None:
     except ProcessLookupError:
         pass
     os._exit(code)
+
+
+def enter_sandbox(start: Callable[[], object], spec: Spec, *, userns: bool = False,
+                  shared: tuple[str, ...] = ()) -> tuple[int, int]:
+    """Unshare the namespaces and fork their init, which runs ``start`` in the kernel's process.
+
+    As root (``userns`` False) the kernel gets a uid of its own; with ``userns`` (an ordinary user,
+    inside a warm kernel's bubblewrap) a user namespace of its own whose capabilities it drops.
+    Returns (init's pid, the lifeline: closing it kills the sandbox).
+    """
+    uid = None if userns else _FIRST_UID + os.getpid() % 100_000
+    outer_uid, outer_gid = os.getuid(), os.getgid()
+    libc = _libc()
+    flags = _CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWPID | _CLONE_NEWIPC | _CLONE_NEWUTS
+    _call(libc.unshare(flags | (_CLONE_NEWUSER if userns else 0)), "unshare")
+    if userns:  # the same ids inside: the run folder stays the kernel's to write
+        Path("/proc/self/setgroups").write_text("deny")
+        Path("/proc/self/uid_map").write_text(f"{outer_uid} {outer_uid} 1")
+        Path("/proc/self/gid_map").write_text(f"{outer_gid} {outer_gid} 1")
+    socket.sethostname(HOSTNAME)
+    lifeline, keepalive = os.pipe()
+    child = os.fork()  # becomes PID 1 of the new PID namespace
+    if child == 0:
+        os.close(keepalive)
+        _init(start, spec, uid, lifeline, userns=userns, shared=shared)
+    os.close(lifeline)
+    return child, keepalive
 
 
 def _supervise(child: int, parent: int) -> int:
@@ -235,14 +323,8 @@ def run(cmd: list[str], spec: Spec, parent: int | None = None) -> int:
     try:
         if os.geteuid() != 0:
             return _run_bwrap(cmd, spec, parent or os.getppid())
-        uid = _FIRST_UID + os.getpid() % 100_000
-        _call(_libc().unshare(_CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWPID), "unshare")
-        lifeline, keepalive = os.pipe()
-        child = os.fork()  # becomes PID 1 of the new PID namespace
-        if child == 0:
-            os.close(keepalive)
-            _init(cmd, spec, uid, lifeline)
-        os.close(lifeline)
+        cmd_start = lambda: os.execvp(cmd[0], cmd)  # noqa: E731
+        child, _ = enter_sandbox(cmd_start, spec)
         return _supervise(child, parent or os.getppid())
     finally:
         leave_memory_cgroup(joined)

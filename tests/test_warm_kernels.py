@@ -1,0 +1,190 @@
+"""Warm kernels: forked from one template, in the same sandbox as cold ones, without the traps of forking after torch.
+
+Runs as root (own uid per kernel) and, through ``test_as_user.py``, as an ordinary account (each kernel
+in a user namespace of its own inside the template's bubblewrap). About 20 s.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from jupyter_client.blocking import BlockingKernelClient
+from jupyter_client.utils import run_sync
+from test_sandbox import Listener, _alive, isolation_probe, needs_sandbox
+
+from convcourse.grading import sandbox, warm_kernels
+from convcourse.grading.kernel_manager import SandboxedKernelManager
+
+pytestmark = [needs_sandbox]
+ROOT_ROUTE = os.geteuid() == 0
+
+
+@pytest.fixture(scope="module")
+def outside():
+    """A world-readable folder outside /tmp that the template may show its kernels (read-only)."""
+    folder = Path(tempfile.mkdtemp(prefix="convcourse-warm-test-", dir="/var/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+@pytest.fixture(scope="module")
+def template(outside):
+    started = warm_kernels.start_template(hide=[], expose=(str(outside),))
+    yield started
+    warm_kernels.stop_template(started)
+    assert not started.folder.exists()
+
+
+def run_dir(template: warm_kernels.Template) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="convcourse-kernel-", dir=template.runs))
+    folder.chmod(0o700)
+    return folder
+
+
+def run_warm(template, code: str, spec: sandbox.Spec | None = None, timeout: float = 90) -> subprocess.CompletedProcess:
+    """Run a Python snippet as a warm kernel (``python -c``); its exit status and output."""
+    folder = run_dir(template)
+    spec = spec or sandbox.Spec()
+    spec = sandbox.Spec(limits=spec.limits, hide=spec.hide, expose=(*spec.expose, str(folder)), owned=(str(folder),))
+    env = {"PATH": os.environ["PATH"], "HOME": str(folder), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+    process = warm_kernels.launch(template.folder, [sys.executable, "-c", textwrap.dedent(code)], env=env,
+                                  cwd=str(folder), spec=spec, stdio=(0, out.fileno(), err.fileno()))
+    code = process.wait(timeout)
+    out.seek(0), err.seek(0)
+    return subprocess.CompletedProcess([], code, out.read().decode(), err.read().decode())
+
+
+def test_the_template_copies_no_thread_pool_it_started_itself(template):
+    # The only threads after its imports are OpenBLAS's (numpy, scipy), which shut down around a fork.
+    assert template.threads is not None and template.threads <= 3
+
+
+def test_a_warm_kernel_is_sandboxed_like_a_cold_one(template, outside):
+    course = outside / f"course-{uuid.uuid4().hex[:6]}"
+    (course / "source").mkdir(parents=True)
+    (course / "source" / "solution.txt").write_text("the answers")
+    (course / "gradebook.db").write_text("grades")
+    sibling = run_dir(template)  # another student's kernel folder
+    (sibling / "notebook.ipynb").write_text("someone else's work")
+    listener = Listener()
+    probe = textwrap.dedent(isolation_probe(listener.port, course)) + textwrap.dedent(f"""
+        import ctypes, sys
+        print("sibling", os.path.exists({str(sibling)!r}), "control", os.path.exists({str(template.folder / 'control.sock')!r}))
+        print("fds", sorted(os.listdir("/proc/self/fd")))
+        print("preloaded", "torch" in sys.modules)
+        status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+        print("caps", status["CapEff"].strip(), "dumpable", ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))
+        print("new user namespace:", ctypes.CDLL(None, use_errno=True).unshare(0x10000000))
+    """)
+    spec = sandbox.Spec(limits=sandbox.Limits(memory_mb=3000), hide=tuple(map(str, sandbox.private_course_paths(course))),
+                        expose=(str(course),))
+    try:
+        done = run_warm(template, probe, spec)
+    finally:
+        listener.close()
+    out = done.stdout
+    assert done.returncode == 0, done.stderr
+    assert "uid 0" not in out and "interfaces ['lo']" in out
+    assert "loopback blocked" in out and listener.connections == 0
+    assert "source []" in out and "gradebook ''" in out
+    assert "WROTE" not in out and out.count("write blocked") == 2 and "host tmp files []" in out
+    assert "sibling False control False" in out
+    assert "pids [1, 2]" in out and "data limit 3000" in out
+    assert "fds ['0', '1', '2', '3']" in out  # 3: listdir's own; nothing of the template or its warden
+    assert "preloaded True" in out and "caps 0000000000000000" in out and "dumpable 1" in out
+    if not ROOT_ROUTE:  # as bubblewrap's --disable-userns does for a cold kernel
+        assert "new user namespace: -1" in out
+
+
+def test_fork_after_torch_traps_are_absent(template):
+    # OpenMP/MKL pools, autograd threads and CUDA would break in a fork if the template had started them.
+    done = run_warm(template, """
+        import threading, numpy, torch
+        from torch.utils.data import DataLoader, TensorDataset
+        print("threads at start", threading.active_count(), "bad fork", torch.cuda._is_in_bad_fork())
+        print("torch threads", torch.get_num_threads())
+        a = torch.randn(1024, 1024)
+        assert torch.allclose(a @ torch.eye(1024), a)
+        w = torch.randn(64, 64, requires_grad=True)
+        (torch.randn(8, 64) @ w).pow(2).sum().backward()
+        print("grad", tuple(w.grad.shape))
+        print("numpy", float((numpy.ones((512, 512)) @ numpy.ones((512, 512))).sum()))
+        loader = DataLoader(TensorDataset(torch.arange(64.0)), batch_size=8, num_workers=2)
+        print("loader", int(sum(batch[0].sum() for batch in loader)))
+    """, timeout=120)
+    assert done.returncode == 0, done.stderr
+    cold = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": os.environ.get(
+                              "OMP_NUM_THREADS", "2")}).stdout.strip()
+    assert "threads at start 1 bad fork False" in done.stdout
+    assert f"torch threads {cold}" in done.stdout  # the same pool a cold kernel gets
+    assert "grad (64, 64)" in done.stdout and "numpy 134217728.0" in done.stdout and "loader 2016" in done.stdout
+
+
+def test_each_warm_kernel_draws_its_own_random_numbers(template):
+    code = "import random, numpy, torch; print(random.random(), numpy.random.rand(), torch.rand(1).item())"
+    first, second = (run_warm(template, code).stdout.split() for _ in range(2))
+    assert len(first) == 3 and all(a != b for a, b in zip(first, second))
+
+
+def test_a_warm_kernel_dies_when_its_grader_lets_go(template):
+    token = f"{300 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 10**6}"
+    folder = run_dir(template)
+    spec = sandbox.Spec(expose=(str(folder),), owned=(str(folder),))
+    code = f"import subprocess; subprocess.run(['sleep', '{token}'])"
+    process = warm_kernels.launch(template.folder, [sys.executable, "-c", code], env={"PATH": os.environ["PATH"]},
+                                  cwd=str(folder), spec=spec)
+    deadline = time.monotonic() + 10
+    while not _alive(token) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _alive(token)
+    process._conn.close()  # as when the grader dies
+    deadline = time.monotonic() + 5
+    while _alive(token) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(token)
+
+
+def test_a_memory_cap_the_preloaded_modules_would_eat_is_refused(template):
+    folder = run_dir(template)
+    spec = sandbox.Spec(limits=sandbox.Limits(memory_mb=512), expose=(str(folder),), owned=(str(folder),))
+    with pytest.raises(warm_kernels.WarmKernelError, match="preloaded modules take"):
+        warm_kernels.launch(template.folder, [sys.executable, "-c", "pass"], env={}, cwd=str(folder), spec=spec)
+
+
+def test_a_warm_ipykernel_runs_cells_plots_inline_and_can_be_interrupted(template, monkeypatch, tmp_path):
+    monkeypatch.setenv(warm_kernels.WARM_ENV, str(template.folder))
+    manager = SandboxedKernelManager(kernel_name="python3", isolate=True)
+    run_sync(manager.start_kernel)(cwd=str(tmp_path))
+    assert isinstance(manager.provisioner.process, warm_kernels.WarmProcess)
+    client = BlockingKernelClient(connection_file=manager.connection_file)
+    client.load_connection_file()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        printed = []
+        reply = client.execute_interactive(
+            "import sys, matplotlib; print('warm', 'torch' in sys.modules, matplotlib.get_backend())",
+            timeout=30, output_hook=lambda msg: printed.append(msg["content"].get("text", "")))
+        assert reply["content"]["status"] == "ok"
+        assert "warm True module://matplotlib_inline.backend_inline" in "".join(printed)
+        msg_id = client.execute("import time; time.sleep(60)")
+        time.sleep(1)
+        run_sync(manager.interrupt_kernel)()
+        reply = client.get_shell_msg(timeout=10)
+        assert reply["parent_header"]["msg_id"] == msg_id and reply["content"]["ename"] == "KeyboardInterrupt"
+    finally:
+        client.stop_channels()
+        run_dir_path = manager._run_dir
+        run_sync(manager.shutdown_kernel)(now=True)
+    assert not run_sync(manager.is_alive)() and not run_dir_path.exists()
