@@ -114,6 +114,8 @@ def test_a_cluster_grades_like_local_workers_even_when_a_worker_dies(cluster, tm
         assert grading.returncode == 0, output[-3000:]
 
         assert "on the Dask cluster at" in output
+        assert "a kernel started cold" not in output  # each worker forked its kernels from a template of its own
+        assert f"kernels: {len(made)} forked warm from the template, 0 started cold" in output, output[-3000:]
         lines = [line for line in output.splitlines() if line.startswith("  ") and f"/{ASSIGNMENT}: " in line]
         assert sorted(line.split(":")[0].strip() for line in lines) == sorted(f"{s.student}/{ASSIGNMENT}" for s in made)
         local_scores, remote_scores = autograded_scores(local), autograded_scores(remote)

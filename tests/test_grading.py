@@ -134,7 +134,9 @@ def test_the_kernel_gets_a_minimal_environment_and_no_solutions_of_the_checkout(
 
 
 def test_every_kernel_started_warm(graded):
-    assert "started cold" not in graded.output, graded.output
+    assert "a kernel started cold" not in graded.output, graded.output
+    runnable = len(graded.made) + 1 - graded.output.count("problem: ")  # and print-environ; less those without a notebook
+    assert f"kernels: {runnable} forked warm from the template, 0 started cold" in graded.output, graded.output
 
 
 def test_network_is_unreachable(graded):

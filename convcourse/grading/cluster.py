@@ -4,7 +4,8 @@
 each submission's job on a ``dask.distributed`` worker instead of a local process. Nothing assumes a
 shared file system: the grader packs the job's scratch course (its nbgrader_config.py, a copy of the
 gradebook, the submission) into bytes, the worker unpacks it into its own temporary folder, runs
-``nbgrader autograde`` there in a child process (sandboxed and time-limited exactly as locally), and
+``nbgrader autograde`` there in a child process (sandboxed and time-limited exactly as locally, its
+kernels forked from the worker's own kernel template, :mod:`convcourse.grading.warm_kernels`), and
 sends the folder back packed. The grader unpacks it where the local job would have left it and
 merges it into the one gradebook, one job at a time, through the same code as local grading.
 
@@ -14,6 +15,7 @@ Tasks are pure (packed course in, packed course out), so running one twice is ha
 """
 from __future__ import annotations
 
+import atexit
 import io
 import os
 import shutil
@@ -22,12 +24,13 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable
 
 from convcourse.budget import BUDGET_ENV
-from convcourse.grading import jobs, sandbox
+from convcourse.grading import jobs, sandbox, warm_kernels
 from convcourse.grading.jobs import Job, Result, job_result, killed_result
 from convcourse.mnist_files import DATASET_ENV
 
@@ -62,6 +65,28 @@ class WorkerUnfit(RuntimeError):
     """This worker cannot grade (no sandbox, no MNIST): better no grade than a wrong one."""
 
 
+_template: warm_kernels.Template | None = None
+_template_lock = threading.Lock()
+
+
+def worker_template(env: dict[str, str]) -> dict[str, str]:
+    """On a worker: its kernel template (started by the first job, kept for the worker's life), as the
+    environment variable its jobs' kernel managers read; {} when kernels must start cold there."""
+    global _template
+    with _template_lock:
+        if _template is not None and _template.process.poll() is not None:
+            _template = None  # it died: start another
+        if _template is None:
+            if warm_kernels.disabled({**os.environ, **env}) or not sandbox.sandbox_status().available:
+                return {}
+            try:
+                _template = warm_kernels.start_template([str(p) for p in sandbox.checkout_private_paths()], wait=False)
+            except (OSError, warm_kernels.WarmKernelError):
+                return {}
+            atexit.register(warm_kernels.stop_template, _template)
+        return {warm_kernels.WARM_ENV: str(_template.folder)}
+
+
 def grade_packed(packed: bytes, student: str, assignment: str, timeout: float, env: dict[str, str]
                  ) -> tuple[bytes, bool, bool, float]:
     """On a worker: autograde one packed scratch course; (packed result, ok, killed, seconds)."""
@@ -70,9 +95,9 @@ def grade_packed(packed: bytes, student: str, assignment: str, timeout: float, e
         workdir = Path(scratch) / "job"
         unpack(packed, workdir)
         command = [sys.executable, "-m", jobs.__name__, str(workdir), student, assignment]
-        killed = False
+        killed, job_env = False, {**os.environ, **env, **worker_template(env)}
         try:
-            done = subprocess.run(command, env={**os.environ, **env}, timeout=timeout, stdin=subprocess.DEVNULL,
+            done = subprocess.run(command, env=job_env, timeout=timeout, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             ok = done.returncode == 0
         except subprocess.TimeoutExpired:  # subprocess.run has killed it

@@ -79,9 +79,8 @@ def merge(course_root: Path, job: Job) -> None:
                 live.find_comment(comment_id, name, job.assignment, job.student).auto_comment = text
             live.find_submission_notebook(name, job.assignment, job.student).late_submission_penalty = penalty
         live.db.commit()
-    _replace(job.workdir / "autograded" / job.student / job.assignment,
-             root / "autograded" / job.student / job.assignment)
-    shutil.rmtree(root / "feedback" / job.student / job.assignment, ignore_errors=True)  # stale now
+    for folder in ("autograded", "feedback"):  # feedback the job could not make is left to make: the old is stale
+        _replace(job.workdir / folder / job.student / job.assignment, root / folder / job.student / job.assignment)
 
 
 @contextmanager

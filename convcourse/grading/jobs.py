@@ -3,8 +3,8 @@
 nbgrader grades one submission at a time against one SQLite gradebook. Here every
 (student, assignment) submission gets its own scratch course (the course's nbgrader_config.py, a
 copy of the gradebook, the submission's regular files, the assignment's non-notebook source files),
-and ``nbgrader autograde`` runs there in a forked worker process (forked, so nbgrader's slow imports
-are paid once). Afterwards :func:`merge` copies the scores of that one submission into the real
+and ``nbgrader autograde`` (then ``generate_feedback``) runs there in a forked worker process (forked,
+so nbgrader's slow imports are paid once). Afterwards :func:`merge` copies the scores of that one submission into the real
 gradebook and its autograded notebook into the real ``autograded/``, in the parent, one job at a
 time. A job that crashes or runs out of time changes nothing in the real course.
 """
@@ -27,6 +27,7 @@ from convcourse.grading.gradebook import load_config
 SCRATCH_PREFIX = "convcourse-grade-"
 STARTUP_SLACK = 120  # seconds a job may take beyond its notebooks' time limits
 COLD_START = "starting the kernel cold"  # the kernel manager's warning when a warm start failed
+WARM_START = "kernel forked from the template"  # its note for each warm kernel
 UNFIT = 3  # exit status of `python -m convcourse.grading.jobs` on a machine that cannot grade
 
 
@@ -51,6 +52,7 @@ class Result:
     problem: str
     killed: bool = False
     cold: str = ""  # why a kernel of this job started cold although the round had a warm template ('' if none did)
+    warm: int = 0  # kernels of this job forked from a template
 
 
 def submission_digest(folder: Path) -> str:
@@ -109,6 +111,10 @@ def autograde(workdir: Path, student: str, assignment: str) -> int:
         result = api.autograde(assignment, student, force=True, create=True)
         print(result.get("log", ""), result.get("error", ""), sep="\n", flush=True)
         code = 0 if result.get("success") else 1
+        if (Path(workdir) / "autograded" / student / assignment).is_dir():
+            # Here, in the worker, not in the grader afterwards: a class's feedback is made in parallel.
+            made = api.generate_feedback(assignment, student, force=True)
+            print(made.get("log", ""), made.get("error", ""), sep="\n", flush=True)
     except BaseException:  # noqa: BLE001 - whatever happened, the parent reads it from job.log
         traceback.print_exc()
     finally:
@@ -170,13 +176,14 @@ def job_result(job: Job, ok: bool, seconds: float) -> Result:
     graded = (job.workdir / "autograded" / job.student / job.assignment).is_dir()
     folder = job.workdir / "submitted" / job.student / job.assignment
     problem = "" if ok else diagnose(folder, job.assignment) or _problem(job.workdir / "job.log")
-    return Result(job, ok, graded, seconds, problem, cold=_cold_start(job.workdir / "job.log"))
-
-
-def _cold_start(log: Path) -> str:
-    """The kernel manager's reason for a cold start in this job's log, if it had to fall back to one."""
+    log = job.workdir / "job.log"
     text = log.read_text(errors="replace") if log.exists() else ""
-    return next((line.split(COLD_START, 1)[1].strip(" :") for line in text.splitlines() if COLD_START in line), "")
+    return Result(job, ok, graded, seconds, problem, cold=_cold_start(text), warm=text.count(WARM_START))
+
+
+def _cold_start(log: str) -> str:
+    """The kernel manager's reason for a cold start in a job's log, if it had to fall back to one."""
+    return next((line.split(COLD_START, 1)[1].strip(" :") for line in log.splitlines() if COLD_START in line), "")
 
 
 def diagnose(folder: Path, assignment: str) -> str:

@@ -19,7 +19,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Dict, Integer, List, Unicode
 
 from convcourse.grading import sandbox, warm_kernels
-from convcourse.grading.jobs import COLD_START
+from convcourse.grading.jobs import COLD_START, WARM_START
 from convcourse.grading.kernel_env import kernel_environment
 from convcourse.mnist_files import DATA_ENV
 
@@ -108,6 +108,7 @@ class SandboxedKernelManager(AsyncKernelManager):
                 provisioner.process, provisioner.pid, provisioner.pgid = process, process.pid, None
                 provisioner.cwd = kw["cwd"]
                 self._reconcile_connection_info(provisioner.connection_info)
+                self.log.info("%s in %s", WARM_START, self._warm)
                 return
         await super()._async_launch_kernel(kernel_cmd, **kw)
 

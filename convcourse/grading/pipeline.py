@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,7 +119,9 @@ def grade(root: Path, *, workers: int | None = None, force: bool = False,
     isolated = prepare_environment(root, workers, allow_unsandboxed)
     with _one_round_at_a_time(root):
         scheduler = scheduler or os.environ.get(SCHEDULER_ENV, "").strip() or None
-        return _grade_round(root, names, workers, force, isolated, log, live, scheduler)
+        # Local kernels fork from one template; it imports while the round checks data and gradebook.
+        with nullcontext() if scheduler else warm_template(isolated, _hidden(root), log=log):
+            return _grade_round(root, names, workers, force, isolated, log, live, scheduler)
 
 
 def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolated: bool, log,
@@ -162,13 +164,14 @@ def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolat
 
             if scheduler:
                 run_jobs_on_cluster(todo, scheduler, start, on_done=done)
-            elif todo:
-                with warm_template(isolated, _hidden(root), log=log):
-                    run_jobs(todo, workers, start, on_done=done)
+            else:
+                run_jobs(todo, workers, start, on_done=done)
     finally:
         progress.close()
     _save_state(root, state)
-    feedback(root, [(r.job.student, r.job.assignment) for r in report.graded if r.graded])
+    # Each job made its feedback; only what one could not make is made here.
+    feedback(root, [(r.job.student, r.job.assignment) for r in report.graded
+                    if r.graded and not (root / "feedback" / r.job.student / r.job.assignment).is_dir()])
     export(root)
     report.seconds = time.monotonic() - started
     return report
@@ -181,6 +184,9 @@ def summary(root: Path, report: Round) -> str:
     parts += [f"warning: {w}" for w in report.warnings]
     parts += [f"problem: {r.job.student}/{r.job.assignment}: {r.problem}" for r in report.graded if not r.ok]
     parts += [f"note: {r.job.student}/{r.job.assignment}: a kernel started cold ({r.cold})" for r in report.graded if r.cold]
+    warm, cold = sum(r.warm for r in report.graded), sum(1 for r in report.graded if r.cold)
+    if warm or cold:
+        parts.append(f"kernels: {warm} forked warm from the template, {cold} started cold after a failed warm start")
     parts.append(f"feedback in {Path(root) / 'feedback'}, grades in {Path(root) / 'grades.csv'}; "
                  f"{len(report.graded)} graded in {report.seconds:.0f} s")
     return "\n".join(parts)
