@@ -49,7 +49,7 @@ def nbgrader_api(root: Path, **coursedir: str):
 
 
 def merge(course_root: Path, job: Job) -> None:
-    """Copy the job's scores for its one submission into the course gradebook and its autograded folder.
+    """Copy the job's scores for its one submission into the course gradebook, its autograded and feedback folders.
 
     When nbgrader refused the submission before recording it (no notebook at all), it is recorded
     with zero points, the way nbgrader scores a notebook missing from a submission.

@@ -4,9 +4,9 @@ nbgrader grades one submission at a time against one SQLite gradebook. Here ever
 (student, assignment) submission gets its own scratch course (the course's nbgrader_config.py, a
 copy of the gradebook, the submission's regular files, the assignment's non-notebook source files),
 and ``nbgrader autograde`` (then ``generate_feedback``) runs there in a forked worker process (forked,
-so nbgrader's slow imports are paid once). Afterwards :func:`merge` copies the scores of that one submission into the real
-gradebook and its autograded notebook into the real ``autograded/``, in the parent, one job at a
-time. A job that crashes or runs out of time changes nothing in the real course.
+so nbgrader's slow imports are paid once). Afterwards :func:`merge` copies the scores of that one
+submission into the real gradebook and its autograded notebook and feedback into the real course, in
+the parent, one job at a time. A job that crashes or runs out of time changes nothing in the real course.
 """
 from __future__ import annotations
 
