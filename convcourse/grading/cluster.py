@@ -4,9 +4,10 @@
 each submission's job on a ``dask.distributed`` worker instead of a local process. Nothing assumes a
 shared file system: the grader packs the job's scratch course (its nbgrader_config.py, a copy of the
 gradebook, the submission) into bytes, the worker unpacks it into its own temporary folder, runs
-``nbgrader autograde`` there in a child process (sandboxed and time-limited exactly as locally, its
-kernels forked from the worker's own kernel template, :mod:`convcourse.grading.warm_kernels`), and
-sends the folder back packed. The grader unpacks it where the local job would have left it and
+``nbgrader autograde`` there in a child forked from the worker's job server
+(:mod:`convcourse.grading.job_server`; sandboxed and time-limited exactly as locally, its kernels
+forked from the worker's own kernel template, :mod:`convcourse.grading.warm_kernels`), and sends the
+folder back packed. The grader unpacks it where the local job would have left it and
 merges it into the one gradebook, one job at a time, through the same code as local grading.
 
 A worker that dies mid-job loses nothing: the scheduler runs the task again on another worker, and
@@ -20,8 +21,6 @@ import io
 import os
 import shutil
 import socket
-import subprocess
-import sys
 import tarfile
 import tempfile
 import threading
@@ -31,6 +30,7 @@ from typing import Callable
 
 from convcourse.budget import BUDGET_ENV
 from convcourse.grading import jobs, sandbox, warm_kernels
+from convcourse.grading.job_server import JobServer
 from convcourse.grading.jobs import Job, Result, job_result, killed_result
 from convcourse.mnist_files import DATASET_ENV
 
@@ -87,6 +87,19 @@ def worker_template(env: dict[str, str]) -> dict[str, str]:
         return {warm_kernels.WARM_ENV: str(_template.folder)}
 
 
+_server: JobServer | None = None
+_server_lock = threading.Lock()
+
+
+def _job_server() -> JobServer:
+    """This worker's job fork server (started by its first job, restarted if it died)."""
+    global _server
+    with _server_lock:
+        if _server is None or not _server.alive():
+            _server = JobServer()
+        return _server
+
+
 def grade_packed(packed: bytes, student: str, assignment: str, timeout: float, env: dict[str, str]
                  ) -> tuple[bytes, bool, bool, float]:
     """On a worker: autograde one packed scratch course; (packed result, ok, killed, seconds)."""
@@ -94,18 +107,11 @@ def grade_packed(packed: bytes, student: str, assignment: str, timeout: float, e
     with tempfile.TemporaryDirectory(prefix="convcourse-worker-") as scratch:
         workdir = Path(scratch) / "job"
         unpack(packed, workdir)
-        command = [sys.executable, "-m", jobs.__name__, str(workdir), student, assignment]
-        killed, job_env = False, {**os.environ, **env, **worker_template(env)}
-        try:
-            done = subprocess.run(command, env=job_env, timeout=timeout, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            ok = done.returncode == 0
-        except subprocess.TimeoutExpired:  # subprocess.run has killed it
-            ok, killed = False, True
-        else:
-            if done.returncode == jobs.UNFIT:  # the task fails: the grader records nothing, the next round retries
-                raise WorkerUnfit(f"worker {socket.gethostname()}: {done.stderr.strip()[-1500:]}")
-        return pack(workdir), ok, killed, time.monotonic() - started
+        status = _job_server().run(workdir, student, assignment, {**env, **worker_template(env)}, timeout)
+        if status == jobs.UNFIT:  # the task fails: the grader records nothing, the next round retries
+            log = (workdir / "job.log").read_text(errors="replace") if (workdir / "job.log").exists() else ""
+            raise WorkerUnfit(f"worker {socket.gethostname()}: {log.strip()[-1500:]}")
+        return pack(workdir), status == 0, status is None, time.monotonic() - started
 
 
 def forwarded_env() -> dict[str, str]:
