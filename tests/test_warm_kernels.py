@@ -188,3 +188,22 @@ def test_a_warm_ipykernel_runs_cells_plots_inline_and_can_be_interrupted(templat
         run_dir_path = manager._run_dir
         run_sync(manager.shutdown_kernel)(now=True)
     assert not run_sync(manager.is_alive)() and not run_dir_path.exists()
+
+
+def test_a_kernel_the_template_cannot_serve_starts_cold_and_still_works(template, monkeypatch, tmp_path):
+    monkeypatch.setenv(warm_kernels.WARM_ENV, str(template.folder))
+    manager = SandboxedKernelManager(kernel_name="python3", isolate=True, memory_mb=512)  # below the preloaded modules
+    run_sync(manager.start_kernel)(cwd=str(tmp_path))
+    assert isinstance(manager.provisioner.process, subprocess.Popen)  # the launcher's process: cold
+    client = BlockingKernelClient(connection_file=manager.connection_file)
+    client.load_connection_file()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        printed = []
+        reply = client.execute_interactive("import sys; print('cold', 'torch' in sys.modules)", timeout=30,
+                                           output_hook=lambda msg: printed.append(msg["content"].get("text", "")))
+        assert reply["content"]["status"] == "ok" and "cold False" in "".join(printed)
+    finally:
+        client.stop_channels()
+        run_sync(manager.shutdown_kernel)(now=True)
