@@ -13,6 +13,7 @@ import tempfile
 import textwrap
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -162,48 +163,48 @@ def test_a_memory_cap_the_preloaded_modules_would_eat_is_refused(template):
         warm_kernels.launch(template.folder, [sys.executable, "-c", "pass"], env={}, cwd=str(folder), spec=spec)
 
 
-def test_a_warm_ipykernel_runs_cells_plots_inline_and_can_be_interrupted(template, monkeypatch, tmp_path):
-    monkeypatch.setenv(warm_kernels.WARM_ENV, str(template.folder))
-    manager = SandboxedKernelManager(kernel_name="python3", isolate=True)
-    run_sync(manager.start_kernel)(cwd=str(tmp_path))
-    assert isinstance(manager.provisioner.process, warm_kernels.WarmProcess)
+@contextmanager
+def kernel(manager: SandboxedKernelManager, cwd: Path):
+    """Start ``manager``'s kernel; a ready client, and (printed text of a cell) run; shut down afterwards."""
+    run_sync(manager.start_kernel)(cwd=str(cwd))
     client = BlockingKernelClient(connection_file=manager.connection_file)
     client.load_connection_file()
     client.start_channels()
+
+    def run(code: str) -> str:
+        printed = []
+        reply = client.execute_interactive(code, timeout=30,
+                                           output_hook=lambda msg: printed.append(msg["content"].get("text", "")))
+        assert reply["content"]["status"] == "ok", reply["content"]
+        return "".join(printed)
+
     try:
         client.wait_for_ready(timeout=60)
-        printed = []
-        reply = client.execute_interactive(
-            "import sys, matplotlib; print('warm', 'torch' in sys.modules, matplotlib.get_backend())",
-            timeout=30, output_hook=lambda msg: printed.append(msg["content"].get("text", "")))
-        assert reply["content"]["status"] == "ok"
-        assert "warm True module://matplotlib_inline.backend_inline" in "".join(printed)
+        yield client, run
+    finally:
+        client.stop_channels()
+        run_sync(manager.shutdown_kernel)(now=True)
+
+
+def test_a_warm_ipykernel_runs_cells_plots_inline_and_can_be_interrupted(template, monkeypatch, tmp_path):
+    monkeypatch.setenv(warm_kernels.WARM_ENV, str(template.folder))
+    manager = SandboxedKernelManager(kernel_name="python3", isolate=True)
+    with kernel(manager, tmp_path) as (client, run):
+        assert isinstance(manager.provisioner.process, warm_kernels.WarmProcess)
+        printed = run("import sys, matplotlib; print('warm', 'torch' in sys.modules, matplotlib.get_backend())")
+        assert "warm True module://matplotlib_inline.backend_inline" in printed
         msg_id = client.execute("import time; time.sleep(60)")
         time.sleep(1)
         run_sync(manager.interrupt_kernel)()
         reply = client.get_shell_msg(timeout=10)
         assert reply["parent_header"]["msg_id"] == msg_id and reply["content"]["ename"] == "KeyboardInterrupt"
-    finally:
-        client.stop_channels()
         run_dir_path = manager._run_dir
-        run_sync(manager.shutdown_kernel)(now=True)
     assert not run_sync(manager.is_alive)() and not run_dir_path.exists()
 
 
 def test_a_kernel_the_template_cannot_serve_starts_cold_and_still_works(template, monkeypatch, tmp_path):
     monkeypatch.setenv(warm_kernels.WARM_ENV, str(template.folder))
     manager = SandboxedKernelManager(kernel_name="python3", isolate=True, memory_mb=512)  # below the preloaded modules
-    run_sync(manager.start_kernel)(cwd=str(tmp_path))
-    assert isinstance(manager.provisioner.process, subprocess.Popen)  # the launcher's process: cold
-    client = BlockingKernelClient(connection_file=manager.connection_file)
-    client.load_connection_file()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=60)
-        printed = []
-        reply = client.execute_interactive("import sys; print('cold', 'torch' in sys.modules)", timeout=30,
-                                           output_hook=lambda msg: printed.append(msg["content"].get("text", "")))
-        assert reply["content"]["status"] == "ok" and "cold False" in "".join(printed)
-    finally:
-        client.stop_channels()
-        run_sync(manager.shutdown_kernel)(now=True)
+    with kernel(manager, tmp_path) as (_, run):
+        assert isinstance(manager.provisioner.process, subprocess.Popen)  # the launcher's process: cold
+        assert "cold False" in run("import sys; print('cold', 'torch' in sys.modules)")
