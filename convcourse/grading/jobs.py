@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Callable
 
 from convcourse.grading.gradebook import load_config
+from convcourse.grading.warm_kernels import COLD_START, WARM_START
 
 SCRATCH_PREFIX = "convcourse-grade-"
 STARTUP_SLACK = 120  # seconds a job may take beyond its notebooks' time limits
-COLD_START = "starting the kernel cold"  # the kernel manager's warning when a warm start failed
-WARM_START = "kernel forked from the template"  # its note for each warm kernel
 UNFIT = 3  # exit status of `python -m convcourse.grading.jobs` on a machine that cannot grade
 
 

@@ -19,7 +19,6 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Dict, Integer, List, Unicode
 
 from convcourse.grading import sandbox, warm_kernels
-from convcourse.grading.jobs import COLD_START, WARM_START
 from convcourse.grading.kernel_env import kernel_environment
 from convcourse.mnist_files import DATA_ENV
 
@@ -102,13 +101,13 @@ class SandboxedKernelManager(AsyncKernelManager):
                 process = warm_kernels.launch(self._warm, self._kernel_cmd, env=kw["env"], cwd=kw["cwd"],
                                               spec=self._spec())
             except warm_kernels.WarmKernelError as error:
-                self.log.warning("%s: %s", COLD_START, error)
+                self.log.warning("%s: %s", warm_kernels.COLD_START, error)
             else:
                 provisioner = self.provisioner
                 provisioner.process, provisioner.pid, provisioner.pgid = process, process.pid, None
                 provisioner.cwd = kw["cwd"]
                 self._reconcile_connection_info(provisioner.connection_info)
-                self.log.info("%s in %s", WARM_START, self._warm)
+                self.log.info("%s in %s", warm_kernels.WARM_START, self._warm)
                 return
         await super()._async_launch_kernel(kernel_cmd, **kw)
 

@@ -34,6 +34,8 @@ from convcourse.mnist_files import DATA_ENV
 
 WARM_ENV = "CONVCOURSE_WARM_KERNELS"  # the round's template folder, for the kernel managers of its jobs
 COLD_ENV = "CONVCOURSE_COLD_KERNELS"  # 1: start every kernel cold, as plain nbgrader does
+COLD_START = "starting the kernel cold"  # the kernel manager's warning in a job's log when a warm start failed
+WARM_START = "kernel forked from the template"  # its note there for each warm kernel
 TEMPLATE_MODULE = warm.__name__
 READY_TIMEOUT = 180  # seconds for the template's imports
 LAUNCH_TIMEOUT = 120  # seconds for a warden to build one kernel's sandbox
