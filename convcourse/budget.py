@@ -34,3 +34,8 @@ def step_budget(environ: Mapping[str, str] | None = None) -> int | None:
 def grading_budget(environ: Mapping[str, str] | None = None) -> int:
     """The budget graded kernels get: the instructor's $CONVCOURSE_MAX_STEPS, else GRADING_STEPS."""
     return step_budget(environ) or GRADING_STEPS
+
+
+def grading_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What graded kernels' environment sets for the budget (the kernel manager's and the warm template's)."""
+    return {BUDGET_ENV: str(grading_budget(environ))}

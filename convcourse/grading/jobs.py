@@ -174,9 +174,9 @@ def job_result(job: Job, ok: bool, seconds: float) -> Result:
     """How a finished job went, read from its scratch course (and its log when it failed)."""
     graded = (job.workdir / "autograded" / job.student / job.assignment).is_dir()
     folder = job.workdir / "submitted" / job.student / job.assignment
-    problem = "" if ok else diagnose(folder, job.assignment) or _problem(job.workdir / "job.log")
     log = job.workdir / "job.log"
     text = log.read_text(errors="replace") if log.exists() else ""
+    problem = "" if ok else diagnose(folder, job.assignment) or _problem(text)
     return Result(job, ok, graded, seconds, problem, cold=_cold_start(text), warm=text.count(WARM_START))
 
 
@@ -201,9 +201,9 @@ def diagnose(folder: Path, assignment: str) -> str:
     return ""
 
 
-def _problem(log: Path) -> str:
+def _problem(log: str) -> str:
     """The most telling line of a failed job's log (the last exception, or nbgrader's last error)."""
-    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    lines = log.splitlines()
     for line in reversed(lines):
         stripped = line.strip()
         if stripped and ("Error:" in stripped or "Exception:" in stripped) and not stripped.startswith("File "):

@@ -31,7 +31,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute, OverwriteCells
 from traitlets import Bool, Integer
 
-from convcourse.budget import BUDGET_ENV, grading_budget
+from convcourse.budget import grading_env
 from convcourse.grading import kernel_guard, sandbox
 from convcourse.grading.kernel_manager import SandboxedKernelManager
 
@@ -58,7 +58,7 @@ def configure_autograde(c: Any, root: Path, command: str = "") -> None:
     hidden = [*sandbox.private_course_paths(root), *sandbox.checkout_private_paths()]
     c.SandboxedKernelManager.hide = list(dict.fromkeys([str(p) for p in hidden] + extra))
     # The training budget: only the graded kernels get it, never a student's own session.
-    c.SandboxedKernelManager.kernel_env = {BUDGET_ENV: str(grading_budget())}
+    c.SandboxedKernelManager.kernel_env = grading_env()
     if command == "autograde":
         try:
             c.SandboxedKernelManager.isolate = sandbox.require_sandbox()

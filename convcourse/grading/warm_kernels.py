@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from convcourse.budget import BUDGET_ENV, grading_budget
+from convcourse.budget import grading_env
 from convcourse.grading import sandbox
 from convcourse.grading.kernel_env import kernel_environment
 from convcourse.grading.sandbox import bwrap, warm
@@ -89,7 +89,7 @@ def start_template(hide: list[str], tmp_mb: int = sandbox.Limits.tmp_mb, *, wait
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(str(folder / "control.sock"))
     listener.listen(64)
-    env = kernel_environment(os.environ, home, {BUDGET_ENV: str(grading_budget())})
+    env = kernel_environment(os.environ, home, grading_env())
     (home / "home").mkdir()
     root = os.geteuid() == 0
     cmd = [sys.executable, "-m", TEMPLATE_MODULE, "--listen-fd", str(listener.fileno()),

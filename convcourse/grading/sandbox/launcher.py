@@ -236,7 +236,8 @@ def _drop_privileges() -> None:
     _call(libc.capset(ctypes.byref(header), data), "capset")
 
 
-def _status_code(status: int) -> int:
+def status_code(status: int) -> int:
+    """A wait status as a shell would report it: the exit code, or 128 + the signal that ended it."""
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
@@ -266,7 +267,7 @@ def _init(start: Callable[[], object], spec: Spec, uid: int | None, lifeline: in
             break
         pid, status = os.waitpid(-1, os.WNOHANG)
         if pid == kernel:
-            code = _status_code(status)
+            code = status_code(status)
             break
     try:
         os.kill(-1, signal.SIGKILL)  # every other process of this namespace (init itself is exempt)
@@ -307,7 +308,7 @@ def _supervise(child: int, parent: int) -> int:
     while True:
         pid, status = os.waitpid(child, os.WNOHANG)
         if pid == child:
-            return _status_code(status)
+            return status_code(status)
         if os.getppid() != parent:
             os.kill(child, signal.SIGKILL)
         select.select([], [], [], 0.1)

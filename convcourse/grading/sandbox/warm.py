@@ -39,7 +39,7 @@ import socket
 import sys
 from typing import Any
 
-from convcourse.grading.sandbox import Spec
+from convcourse.grading.sandbox import Spec, launcher
 from convcourse.grading.sandbox.cgroup import join_memory_cgroup, leave_memory_cgroup
 
 # What the course's notebooks import (convcourse's student modules import torch, torchvision, numpy,
@@ -98,8 +98,6 @@ def _reap() -> None:
 
 def _warden(conn: socket.socket, userns: bool) -> None:
     """In the forked warden: build the kernel's sandbox from the request, relay signals, report its end."""
-    from convcourse.grading.sandbox import launcher
-
     code = 126
     try:
         # Non-dumpable like the template, its /proc files would be root's and no uid_map could be written;
@@ -177,7 +175,7 @@ def _relay(conn: socket.socket, child: int) -> int:
                 os.killpg(0, sig)  # the kernel and what it started; the warden and init ignore it
         pid, status = os.waitpid(child, os.WNOHANG)
         if pid == child:
-            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+            return launcher.status_code(status)
 
 
 def _start_kernel(request: dict, fds: list[int], conn: socket.socket) -> None:
