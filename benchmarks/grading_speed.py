@@ -29,7 +29,7 @@ from pathlib import Path
 
 from convcourse.budget import BUDGET_ENV, BudgetError, grading_budget
 from convcourse.grading import release, samples, sandbox
-from convcourse.grading.course import GradingError, assignments, ensure_data
+from convcourse.grading.course import GradingError, assignments, ensure_data, sync_gradebook
 from convcourse.grading.gradebook import with_venv_on_path
 from convcourse.grading.pipeline import grade
 from convcourse.grading.report import autograded_scores
@@ -133,6 +133,7 @@ def _measure(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="convcourse-bench-") as scratch:
         root = course_copy(Path(scratch) / "course")
         expected = hand_in(root, args.students)
+        sync_gradebook(root, assignments(root))  # the gradebook entries autograde needs; untimed, as for plain
         plain = plain_copy(root, Path(scratch) / "plain")
         elapsed = timed_plain(plain, assignments(root))
         wrong = {key: (got, expected[key]) for key, got in autograded_scores(plain).items() if got[0] != expected[key]}

@@ -17,7 +17,6 @@ import seaborn as sns
 import torch
 from matplotlib.figure import Figure
 from torch import nn
-from torchvision.utils import make_grid
 
 from convcourse.data import Split
 from convcourse.evaluation import Evaluation, budget_slice, predict
@@ -65,6 +64,46 @@ def _conv_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
     return convs
 
 
+def _mosaic(tiles: np.ndarray, ncols: int, *, pad: int, band: int = 0,
+            fill: float = math.nan) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """(N, H, W[, 3]) tiles in rows of `ncols`, `pad` pixels around each and a `band` above each for its label.
+
+    Returns the picture and, per tile, where its label goes (centre x, top edge y, in pixels).
+    One image with one Axes, where a subplot per tile costs matplotlib ~10 ms each to lay out and draw.
+    """
+    n, h, w = tiles.shape[:3]
+    nrows = max(1, math.ceil(n / ncols))
+    picture = np.full((nrows * (band + h + pad) + pad, min(n, ncols) * (w + pad) + pad, *tiles.shape[3:]),
+                      fill, dtype=np.float32)
+    anchors = []
+    for i, tile in enumerate(tiles):
+        row, col = divmod(i, ncols)
+        top, left = pad + band + row * (band + h + pad), pad + col * (w + pad)
+        picture[top : top + h, left : left + w] = tile
+        anchors.append((left + (w - 1) / 2, top - 0.5))
+    return picture, anchors
+
+
+def _labelled_tiles(ax: Any, tiles: np.ndarray, labels: Sequence[str], ncols: int, *, fontsize: float,
+                    **imshow: Any) -> None:
+    """Draw `tiles` as one mosaic on `ax` with a label above each (`imshow`: cmap, vmin, vmax)."""
+    ax.axis("off")
+    if not len(tiles):
+        return
+    picture, anchors = _mosaic(tiles, ncols, pad=1, band=math.ceil(tiles.shape[1] / 4))
+    ax.imshow(picture, interpolation="nearest", **imshow)
+    for (x, y), label in zip(anchors, labels):
+        ax.text(x, y, label, ha="center", va="bottom", fontsize=fontsize)
+
+
+def _unit_range(tiles: torch.Tensor) -> np.ndarray:
+    """Each tile scaled to [0, 1] on its own (what imshow's autoscaling did per subplot)."""
+    flat = tiles.flatten(1)
+    low, high = flat.min(1).values, flat.max(1).values
+    scaled = (flat - low[:, None]) / (high - low).clamp(min=1e-12)[:, None]
+    return scaled.reshape(tiles.shape).numpy()
+
+
 def plot_history(runs: History | Mapping[str, History], *, metric: str = "accuracy") -> Figure:
     """Train (dashed) and validation (solid) `metric` against steps, for one run or several overlaid."""
     if metric not in ("accuracy", "loss"):
@@ -90,13 +129,16 @@ def plot_history(runs: History | Mapping[str, History], *, metric: str = "accura
 
 def plot_images(images: Any, targets: Sequence[int] | torch.Tensor | None = None, *, n: int = 100,
                 nrow: int = 10) -> Figure:
-    """The first `n` images as one grid (`torchvision.utils.make_grid`); targets go in the title."""
+    """The first `n` images as one grid, 2 white pixels around each; targets go in the title."""
     targets = getattr(images, "targets", targets)
-    batch = _images(images)[:n]
-    grid = make_grid(batch, nrow=nrow, padding=2, pad_value=1.0)
+    batch = _images(images)[:n].clamp(0, 1)
+    if batch.shape[1] not in (1, 3):
+        raise ValueError(f"images must have 1 (gray) or 3 (RGB) channels, got {batch.shape[1]}")
+    tiles = batch[:, 0].numpy() if batch.shape[1] == 1 else batch.permute(0, 2, 3, 1).numpy()
+    grid, _ = _mosaic(tiles, nrow, pad=2, fill=1.0)
     title_lines = 0 if targets is None else 1 + math.ceil(len(batch) / nrow)
-    fig, ax = _new_figure(figsize=(7, 7 * grid.shape[1] / grid.shape[2] + 0.17 * title_lines))
-    ax.imshow(grid.permute(1, 2, 0).clamp(0, 1).numpy())
+    fig, ax = _new_figure(figsize=(7, 7 * grid.shape[0] / grid.shape[1] + 0.17 * title_lines))
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
     if targets is not None:
         labels = [int(t) for t in list(targets)[: len(batch)]]
@@ -115,19 +157,16 @@ def plot_filters(model: nn.Module, *, layer: int = 0, ncols: int = 8) -> Figure:
     weights = conv.weight.detach().float().cpu()[:, 0]  # (out_channels, kh, kw)
     limit = float(weights.abs().max()) or 1.0
     nrows = math.ceil(len(weights) / ncols)
-    fig, axes = _new_figure(nrows, ncols, figsize=(1.3 * ncols, 1.3 * nrows + 0.6), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < len(weights):
-            ax.imshow(weights[i].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
-            ax.set_title(str(i), fontsize=7)
+    fig, ax = _new_figure(figsize=(1.3 * min(ncols, len(weights)), 1.3 * nrows + 0.6))
+    _labelled_tiles(ax, weights.numpy(), [str(i) for i in range(len(weights))], ncols, fontsize=7,
+                    cmap="RdBu_r", vmin=-limit, vmax=limit)
     fig.suptitle(f"{type(model).__name__}.{name}: {len(weights)} filters {tuple(weights.shape[1:])}")
     fig.tight_layout()
     return fig
 
 
 def plot_feature_maps(model: nn.Module, image: torch.Tensor, *, max_maps: int = 8) -> Figure:
-    """One image, then the first `max_maps` output channels of every Conv2d it passes through."""
+    """One image, then the first `max_maps` output channels of every Conv2d it passes through (a row each)."""
     image = image.detach().float()
     if image.ndim == 3:
         image = image.unsqueeze(0)
@@ -146,16 +185,13 @@ def plot_feature_maps(model: nn.Module, image: torch.Tensor, *, max_maps: int = 
         model.train(was_training)
         for hook in hooks:
             hook.remove()
-    fig, axes = _new_figure(len(maps) + 1, max_maps, figsize=(1.4 * max_maps, 1.6 * (len(maps) + 1)), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    axes[0, 0].imshow(image[0, 0].cpu().numpy(), cmap="gray")
-    axes[0, 0].set_title("input", fontsize=8)
+    fig, axes = _new_figure(len(maps) + 1, 1, figsize=(1.4 * max_maps, 1.6 * (len(maps) + 1)), squeeze=False)
+    _labelled_tiles(axes[0, 0], image[0, :1].cpu().numpy(), ["input"], max_maps, fontsize=8, cmap="gray")
     for row, (name, fmap) in enumerate(maps.items(), start=1):
-        for col in range(min(max_maps, len(fmap))):
-            axes[row, col].imshow(fmap[col].numpy(), cmap="viridis")
-            axes[row, col].set_title(f"{name} #{col}" if col == 0 else f"#{col}", fontsize=7)
-    fig.suptitle(f"Feature maps of {type(model).__name__} (conv outputs, before ReLU)")
+        shown = fmap[:max_maps]
+        _labelled_tiles(axes[row, 0], _unit_range(shown), [f"{name} #0", *(f"#{c}" for c in range(1, len(shown)))],
+                        max_maps, fontsize=7, cmap="viridis", vmin=0, vmax=1)
+    fig.suptitle(f"Feature maps of {type(model).__name__} (conv outputs, before ReLU; each map scaled on its own)")
     fig.tight_layout()
     return fig
 
@@ -194,12 +230,10 @@ def plot_misclassified(model: nn.Module, split: Any, *, n: int = 16, ncols: int 
     split, preds = _predicted(model, split)
     wrong = torch.nonzero(preds != split.targets.cpu()).flatten()[:n]
     nrows = max(1, math.ceil(len(wrong) / ncols))
-    fig, axes = _new_figure(nrows, ncols, figsize=(1.3 * ncols, 1.5 * nrows + 0.6), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, idx in zip(axes.flat, wrong.tolist()):
-        ax.imshow(split.images[idx, 0].cpu().numpy(), cmap="gray")
-        ax.set_title(f"{int(split.targets[idx])} -> {int(preds[idx])}", fontsize=9)
+    fig, ax = _new_figure(figsize=(1.3 * ncols, 1.5 * nrows + 0.6))
+    labels = [f"{int(split.targets[i])} -> {int(preds[i])}" for i in wrong.tolist()]
+    _labelled_tiles(ax, _unit_range(split.images[wrong, 0].float().cpu()), labels, ncols, fontsize=9,
+                    cmap="gray", vmin=0, vmax=1)
     total = int((preds != split.targets.cpu()).sum())
     fig.suptitle(f"{name or type(model).__name__}: {total} of {len(preds):,} misclassified (true -> predicted)")
     fig.tight_layout()

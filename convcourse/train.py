@@ -163,7 +163,8 @@ def fit(
     run (the smaller wins) and the cap is printed. The model is moved to `device` (None: CUDA,
     then MPS, then CPU). `bf16` (autocast, validation included) and `channels_last`: None means on
     where measured to help, i.e. both on CPUs with native bf16 only. The same `seed` gives the
-    same history on the same machine (seed before building the model for the same weights too).
+    same history on the same machine (seed before building the model for the same weights too); on
+    CUDA up to the last digits, unless you ask for `torch.use_deterministic_algorithms(True)`.
     """
     check_model(model)
     for name in ("train", "valid"):

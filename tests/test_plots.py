@@ -69,21 +69,45 @@ def test_history_bad_input(runs) -> None:
 def test_image_grid(tiny_data) -> None:
     fig = plots.plot_images(tiny_data.train, n=20, nrow=10)
     image = fig.axes[0].images[0].get_array()
-    assert image.shape[:2] == (2 * 28 + 3 * 2, 10 * 28 + 11 * 2)  # make_grid's 2-pixel padding
+    assert image.shape[:2] == (2 * 28 + 3 * 2, 10 * 28 + 11 * 2)  # 2 white pixels around every image
+    np.testing.assert_allclose(image[2 + 28 + 2 :][:28, 2:30], tiny_data.train.images[10, 0].clamp(0, 1).numpy())
+    assert image[0].min() == 1.0 and image[:, 30:32].min() == 1.0
     labels = " ".join(str(int(t)) for t in tiny_data.train.targets[:10])
     assert labels in fig.axes[0].get_title()
     assert isinstance(plots.plot_images(tiny_data.test.images[:5]), Figure)
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         plots.plot_images(torch.rand(5, 28, 28))
+    with pytest.raises(ValueError, match="1 \\(gray\\) or 3 \\(RGB\\) channels"):
+        plots.plot_images(torch.rand(5, 2, 28, 28))
+
+
+def test_mosaic_places_every_tile_below_its_label_band() -> None:
+    tiles = np.arange(5 * 2 * 3, dtype=np.float32).reshape(5, 2, 3)
+    picture, anchors = plots._mosaic(tiles, 3, pad=1, band=2)
+    assert picture.shape == (2 * (2 + 2 + 1) + 1, 3 * (3 + 1) + 1)
+    for i, (x, y) in enumerate(anchors):
+        top, left = round(y + 0.5), round(x - 1)  # label anchor: centre of the tile's top edge
+        np.testing.assert_array_equal(picture[top : top + 2, left : left + 3], tiles[i])
+        assert np.isnan(picture[top - 3 : top, left : left + 3]).all()  # pad and label band above it
+    assert np.isnan(picture[-3:, -4:]).all()  # the sixth place of the last row stays empty
+
+
+def _tiles_and_labels(ax) -> tuple[np.ndarray, list[str]]:
+    return ax.images[0].get_array(), [t.get_text() for t in ax.texts]
 
 
 def test_filters(runs) -> None:
     conv, _ = runs["conv"]
     fig = plots.plot_filters(conv)
-    shown = [ax.images[0].get_array() for ax in fig.axes if ax.images]
-    assert len(shown) == 4 and shown[0].shape == (5, 5)
-    np.testing.assert_allclose(shown[2], conv.features[1].weight[2, 0].detach().numpy())
-    assert len([ax for ax in plots.plot_filters(conv, layer=1).axes if ax.images]) == 8
+    assert len(fig.axes) == 1  # one mosaic, not a subplot per filter
+    picture, labels = _tiles_and_labels(fig.axes[0])
+    assert labels == ["0", "1", "2", "3"]
+    weights = conv.features[1].weight[:, 0].detach().numpy()
+    expected, _ = plots._mosaic(weights, 8, pad=1, band=2)
+    np.testing.assert_allclose(picture, expected)
+    limit = float(np.abs(weights).max())
+    assert fig.axes[0].images[0].get_clim() == pytest.approx((-limit, limit))  # 0 is white for every filter
+    assert len(plots.plot_filters(conv, layer=1).axes[0].texts) == 8
     with pytest.raises(ValueError, match="no nn.Conv2d"):
         plots.plot_filters(runs["mlp"][0])
     with pytest.raises(ValueError, match="layer=5"):
@@ -93,9 +117,12 @@ def test_filters(runs) -> None:
 def test_feature_maps(runs, tiny_data) -> None:
     conv, _ = runs["conv"]
     fig = plots.plot_feature_maps(conv, tiny_data.test.images[0], max_maps=4)
-    shown = [ax.images[0].get_array() for ax in fig.axes if ax.images]
-    assert len(shown) == 1 + 4 + 4  # the input, 4 maps of each of the two conv layers
-    assert shown[1].shape == (28, 28)
+    rows = [_tiles_and_labels(ax) for ax in fig.axes if ax.images]
+    assert [labels for _, labels in rows] == [["input"], ["features.1 #0", "#1", "#2", "#3"],
+                                             ["features.3 #0", "#1", "#2", "#3"]]
+    maps, labels = rows[1]
+    assert maps.shape == (1 + 7 + 28 + 1, 4 * 29 + 1)  # 28x28 maps under a 7-pixel label band
+    assert np.nanmin(maps) == 0.0 and np.nanmax(maps) == 1.0  # each map scaled to [0, 1] on its own
     assert conv.training  # mode restored
     with pytest.raises(ValueError, match=r"\(C, H, W\)"):
         plots.plot_feature_maps(conv, tiny_data.test.images[:2])
@@ -117,7 +144,8 @@ def test_confusion_matrix_and_misclassified(runs, tiny_data) -> None:
     fig = plots.plot_misclassified(model, tiny_data.test, n=6, name="the mlp")
     wrong = round((1 - accuracy) * len(tiny_data.test))
     assert fig._suptitle.get_text().startswith(f"the mlp: {wrong} of {len(tiny_data.test)} misclassified")
-    assert len([ax for ax in fig.axes if ax.images]) == min(6, wrong)
+    labels = fig.axes[0].texts
+    assert len(labels) == min(6, wrong) and all(" -> " in t.get_text() for t in labels)
 
 
 def test_error_figures_score_what_evaluate_scores(runs, monkeypatch) -> None:
@@ -151,3 +179,4 @@ def test_comparison_table_and_chart(runs, tiny_data) -> None:
     assert no_test["test_accuracy"].isna().all()
     with pytest.raises(ValueError, match="not in runs"):
         plots.comparison(histories, {"other": Evaluation(0.9, 0.1)})
+

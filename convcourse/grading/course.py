@@ -1,18 +1,21 @@
 """An nbgrader course folder as the grader sees it: its assignments, its submissions, its gradebook, its data."""
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from convcourse.grading.gradebook import nbgrader_api
+from convcourse.grading.gradebook import assignment_rows, nbgrader_api
 from convcourse.mnist_files import DATA_ENV, chosen_dataset, mnist_status, resolve_root
 
 # This course's assignments in teaching order; other assignments found in source/ follow, alphabetically.
 ASSIGNMENTS = ("manual_convolution", "output_dimensions", "cnn_experiments")
 CONFIG_FILE = "nbgrader_config.py"
+SYNC_FILE = ".convcourse-gradebook.json"  # in autograded/: what each assignment's gradebook entries were synced from
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
 
 
@@ -60,14 +63,48 @@ def submissions(root: Path, known: list[str]) -> tuple[list[tuple[str, str]], li
 
 
 def sync_gradebook(root: Path, names: list[str]) -> None:
-    """Create or update the gradebook's assignments from source/ (nbgrader generate_assignment, release/ untouched)."""
+    """Create or update the gradebook's assignments from source/ (nbgrader generate_assignment, release/ untouched).
+
+    An assignment is skipped when neither its source (with the course config and nbgrader's version)
+    nor its entries in the gradebook changed since this function last synced it: nbgrader commits
+    each cell on its own, ~1 s of disk syncs a round for nothing when the source stands still.
+    """
+    root = Path(root)
+    state_path = root / "autograded" / SYNC_FILE
+    try:
+        synced = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    except (OSError, ValueError):
+        synced = {}  # unreadable: sync everything again
+    todo = {name: source_digest(root, name) for name in names}
+    todo = {name: digest for name, digest in todo.items()
+            if not isinstance(synced.get(name), dict) or synced[name].get("source") != digest
+            or synced[name].get("gradebook") != assignment_rows(root / "gradebook.db", name)}
+    if not todo:
+        return
     with tempfile.TemporaryDirectory(prefix="convcourse-release-") as scratch:
         api = nbgrader_api(root, release_directory=scratch)
-        for name in names:
+        for name, digest in todo.items():
+            synced.pop(name, None)
             result = api.generate_assignment(name, force=True, create=True)
             if not result["success"]:
                 raise GradingError(f"nbgrader generate_assignment {name} failed:\n{result.get('log', '')}"
                                    f"{result.get('error', '')}")
+            synced[name] = {"source": digest, "gradebook": assignment_rows(root / "gradebook.db", name)}
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    state_path.write_text(json.dumps(synced, indent=1, sort_keys=True))
+
+
+def source_digest(root: Path, name: str) -> str:
+    """SHA-256 of what nbgrader makes an assignment's gradebook entries from: its source files, the config, versions."""
+    import nbgrader
+
+    from convcourse.grading import preprocessors
+
+    digest = hashlib.sha256(f"nbgrader {nbgrader.__version__}\0".encode())
+    for path in [Path(root) / CONFIG_FILE, Path(preprocessors.__file__),
+                 *sorted(p for p in (Path(root) / "source" / name).rglob("*") if p.is_file())]:
+        digest.update(str(path).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def ensure_data() -> None:

@@ -4,11 +4,13 @@ Every gradebook write of a grade round happens here, in the main process, one jo
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import sqlite3
 import sys
 import warnings
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
@@ -46,6 +48,29 @@ def nbgrader_api(root: Path, **coursedir: str):
     for name, value in coursedir.items():
         setattr(course, name, value)
     return NbGraderAPI(course, config=config)
+
+
+def assignment_rows(db: Path, name: str) -> str:
+    """SHA-256 of an assignment's rows in a gradebook (its notebooks and cells; '' when it has none or no gradebook)."""
+    if not Path(db).is_file():
+        return ""
+    query = """
+        SELECT a.name, a.duedate, a.course_id, n.name, n.kernelspec, b.name, b.type,
+               g.max_score, g.cell_type, t.max_score, t.cell_type, s.id IS NOT NULL
+        FROM assignment a JOIN notebook n ON n.assignment_id = a.id
+        LEFT JOIN base_cell b ON b.notebook_id = n.id LEFT JOIN grade_cells g ON g.id = b.id
+        LEFT JOIN task_cells t ON t.id = b.id LEFT JOIN solution_cells s ON s.id = b.id
+        WHERE a.name = ?
+        UNION ALL
+        SELECT a.name, NULL, NULL, n.name, NULL, c.name, c.cell_type, c.locked, c.checksum, NULL, NULL, NULL
+        FROM assignment a JOIN notebook n ON n.assignment_id = a.id JOIN source_cell c ON c.notebook_id = n.id
+        WHERE a.name = ?"""
+    try:
+        with closing(sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=ro", uri=True)) as connection:
+            rows = sorted(map(repr, connection.execute(query, (name, name))))
+    except sqlite3.Error:
+        return ""  # no tables yet, or not a gradebook nbgrader can read either: sync
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest() if rows else ""
 
 
 def merge(course_root: Path, job: Job) -> None:

@@ -10,6 +10,7 @@ reported as ``ID killed``. When the worker goes away (stdin closes) the server k
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -20,6 +21,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from convcourse.grading import warmup
 
 KILLED = "killed"
 
@@ -92,7 +95,7 @@ def _child(request: dict) -> None:
 def serve() -> None:
     """Read requests from stdin, fork a child per request, report each end on stdout."""
     running: dict[int, tuple[int, float]] = {}  # pid -> (request id, deadline)
-    pending, open_input = b"", True
+    pending, open_input, warm = b"", True, False
     while open_input or running:
         ready, _, _ = select.select([0] if open_input else [], [], [], 0.1)
         if ready:  # raw reads: a buffered reader could hold a request that select() no longer reports
@@ -105,6 +108,10 @@ def serve() -> None:
         while b"\n" in pending:
             line, pending = pending.split(b"\n", 1)
             request = json.loads(line)
+            if not warm:  # with the first job's scratch course: its config and gradebook are the course's
+                with contextlib.redirect_stdout(sys.stderr):  # stdout carries the replies
+                    warmup.warm_up(Path(request["args"][0]))
+                warm = True
             sys.stdout.flush()
             pid = os.fork()
             if pid == 0:

@@ -9,18 +9,54 @@ same sandbox; otherwise, or if the template fails, it starts cold through the la
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Bool, Dict, Integer, List, Unicode
+from traitlets import Bool, Dict, Integer, List, Unicode, default
 
 from convcourse.grading import sandbox, warm_kernels
 from convcourse.grading.kernel_env import kernel_environment
 from convcourse.mnist_files import DATA_ENV
+
+
+class GradingKernelClient(AsyncKernelClient):
+    """jupyter_client's client without the 0.2 s it idles, per kernel, once the kernel has answered."""
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
+        """Return once the kernel answered kernel_info and IOPub carries its messages (as jupyter_client checks).
+
+        jupyter_client then waits until IOPub stays quiet for 0.2 s; nbclient takes only the messages of
+        the request it sent, so what is still queued is dropped here at once instead.
+        """
+        deadline = time.monotonic() + (math.inf if timeout is None else timeout)
+        while True:
+            self.kernel_info()
+            try:
+                reply = await self.shell_channel.get_msg(timeout=1)
+            except Empty:
+                reply = None
+            if reply is not None and reply["msg_type"] == "kernel_info_reply":
+                try:  # its busy/idle status: IOPub is subscribed (a PUB socket drops messages until it is)
+                    await self.iopub_channel.get_msg(timeout=0.2)
+                except Empty:
+                    pass
+                else:
+                    self._handle_kernel_info_reply(reply)
+                    break
+            if not await self.is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+        while await self.iopub_channel.msg_ready():
+            await self.iopub_channel.get_msg(timeout=0)
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -36,6 +72,10 @@ class SandboxedKernelManager(AsyncKernelManager):
     expose = List(Unicode(), help="extra paths the kernel must reach (e.g. the data folder)").tag(config=True)
     kernel_env = Dict(Unicode(), help="environment variables set for graded kernels (the training budget)").tag(
         config=True)
+
+    @default("client_factory")
+    def _grading_client(self) -> type[AsyncKernelClient]:
+        return GradingKernelClient
 
     _run_dir: Path | None = None
     _warm: str | None = None  # the round's template folder, when this kernel starts warm
@@ -110,6 +150,10 @@ class SandboxedKernelManager(AsyncKernelManager):
                 self.log.info("%s in %s", warm_kernels.WARM_START, self._warm)
                 return
         await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    async def _async_wait(self, pollinterval: float = 0.1) -> None:
+        # jupyter_client looks every 0.1 s whether a killed kernel has gone; it takes milliseconds here.
+        await super()._async_wait(pollinterval=min(pollinterval, 0.01))
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         try:

@@ -27,6 +27,7 @@ from convcourse.grading.preprocessors import HIDE_ENV
 from convcourse.grading.progress import Progress, submission_line
 from convcourse.grading.report import autograded_scores, export, feedback, submission_score, table
 from convcourse.grading.warm_kernels import warm_template
+from convcourse.grading.warmup import warm_up
 from convcourse.mnist_files import DATA_ENV
 
 STATE_FILE = ".convcourse-graded.json"  # in autograded/: digest of each submission as last graded
@@ -165,6 +166,8 @@ def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolat
             if scheduler:
                 run_jobs_on_cluster(todo, scheduler, start, on_done=done)
             else:
+                if todo:
+                    warm_up(root)  # once here, for every job forked from this process
                 run_jobs(todo, workers, start, on_done=done)
     finally:
         progress.close()

@@ -29,7 +29,7 @@ from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import Execute, OverwriteCells
-from traitlets import Bool, Integer
+from traitlets import Bool, Enum, Integer
 
 from convcourse.budget import grading_env
 from convcourse.grading import kernel_guard, sandbox
@@ -111,6 +111,8 @@ class GradingExecute(Execute):
     max_output_bytes = Integer(1_000_000, help="output kept per cell; the rest is dropped").tag(config=True)
     integrity_checks = Bool(True, help="restore builtins/IPython before test cells and check they finish").tag(
         config=True)
+    shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate",
+                           help="a graded kernel is thrown away: killed, not asked to run its exit hooks").tag(config=True)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)

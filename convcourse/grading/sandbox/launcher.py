@@ -259,21 +259,33 @@ def _init(start: Callable[[], object], spec: Spec, uid: int | None, lifeline: in
     if kernel == 0:
         os.close(lifeline)
         _become_kernel(spec, uid, own_count=True, start=start, userns=userns)
-    code = 0
-    while True:
-        ready, _, _ = select.select([lifeline], [], [], 0.2)
-        if ready:  # the launcher outside is gone: nobody is grading this kernel any more
-            code = 137
-            break
-        pid, status = os.waitpid(-1, os.WNOHANG)
-        if pid == kernel:
-            code = status_code(status)
-            break
+    code = _reap_until_ended(kernel, lifeline)
     try:
         os.kill(-1, signal.SIGKILL)  # every other process of this namespace (init itself is exempt)
     except ProcessLookupError:
         pass
     os._exit(code)
+
+
+def _reap_until_ended(kernel: int, lifeline: int) -> int:
+    """As the namespace's init: reap the orphans left to it until the kernel ends (its status) or the lifeline does (137)."""
+    try:
+        ended = [os.pidfd_open(kernel)]  # wakes the select the moment the kernel ends
+    except (AttributeError, OSError):
+        ended = []
+    while True:
+        ready, _, _ = select.select([lifeline, *ended], [], [], 0.2)
+        if lifeline in ready:  # the launcher outside is gone: nobody is grading this kernel any more
+            return 137
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                pid = 0
+            if pid == kernel:
+                return status_code(status)
+            if pid == 0:
+                break
 
 
 def enter_sandbox(start: Callable[[], object], spec: Spec, *, userns: bool = False,
@@ -305,13 +317,17 @@ def enter_sandbox(start: Callable[[], object], spec: Spec, *, userns: bool = Fal
 
 def _supervise(child: int, parent: int) -> int:
     """Outside the namespaces: wait for its init, and kill it if the grader that started us dies."""
+    try:
+        ended = [os.pidfd_open(child)]  # wakes the select below the moment the sandbox ends
+    except (AttributeError, OSError):
+        ended = []
     while True:
         pid, status = os.waitpid(child, os.WNOHANG)
         if pid == child:
             return status_code(status)
         if os.getppid() != parent:
             os.kill(child, signal.SIGKILL)
-        select.select([], [], [], 0.1)
+        select.select(ended, [], [], 0.1)
 
 
 def run(cmd: list[str], spec: Spec, parent: int | None = None) -> int:

@@ -1,0 +1,84 @@
+"""What a grade round does before its jobs: sync the gradebook from source/ (only what changed), warm up the grader."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+from nbgrader.apps.api import NbGraderAPI
+from tiny_course import ASSIGNMENT, make_course
+
+from convcourse.grading.course import SYNC_FILE, sync_gradebook
+from convcourse.grading.warmup import warm_up
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return make_course(tmp_path_factory.mktemp("built") / "course")  # seconds: nbgrader creates the gradebook
+
+
+@pytest.fixture
+def course(built, tmp_path):
+    return shutil.copytree(built, tmp_path / "course")  # its nbgrader_config.py finds its root from where it lies
+
+
+@pytest.fixture
+def syncs(monkeypatch) -> list[str]:
+    """Every assignment nbgrader's generate_assignment is asked for, in order."""
+    calls: list[str] = []
+    original = NbGraderAPI.generate_assignment
+
+    def counted(self, assignment_id, *args, **kwargs):
+        calls.append(assignment_id)
+        return original(self, assignment_id, *args, **kwargs)
+
+    monkeypatch.setattr(NbGraderAPI, "generate_assignment", counted)
+    return calls
+
+
+def _max_score(root) -> float:
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        return gradebook.find_assignment(ASSIGNMENT).max_score
+
+
+def test_an_unchanged_assignment_is_synced_once(course, syncs):
+    sync_gradebook(course, [ASSIGNMENT])
+    sync_gradebook(course, [ASSIGNMENT])
+    assert syncs == [ASSIGNMENT]
+    assert ASSIGNMENT in json.loads((course / "autograded" / SYNC_FILE).read_text())
+
+
+def test_a_changed_source_is_synced_again(course, syncs):
+    sync_gradebook(course, [ASSIGNMENT])
+    before = _max_score(course)
+    path = course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    test = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_answer")
+    test.metadata["nbgrader"]["points"] = 5  # was 2
+    nbformat.write(notebook, path)
+    sync_gradebook(course, [ASSIGNMENT])
+    assert syncs == [ASSIGNMENT, ASSIGNMENT]
+    assert _max_score(course) == before + 3
+
+
+def test_a_gradebook_changed_behind_its_back_is_synced_again(course, syncs):
+    sync_gradebook(course, [ASSIGNMENT])
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        gradebook.remove_assignment(ASSIGNMENT)
+    sync_gradebook(course, [ASSIGNMENT])
+    assert syncs == [ASSIGNMENT, ASSIGNMENT]
+    assert _max_score(course) == 5  # the tiny course's points, back
+
+
+def test_an_unreadable_record_means_sync_again(course, syncs):
+    sync_gradebook(course, [ASSIGNMENT])
+    (course / "autograded" / SYNC_FILE).write_text("{not json")
+    sync_gradebook(course, [ASSIGNMENT])
+    assert syncs == [ASSIGNMENT, ASSIGNMENT]
+
+
+def test_warm_up_renders_a_feedback_page_and_reads_the_gradebook(course, tmp_path):
+    assert warm_up(course) is True
+    assert warm_up(tmp_path / "not-a-course") is False  # a head start only: never an error
