@@ -30,21 +30,19 @@ def _gradebook_queries(root: Path) -> None:
     """The lookups autograde and generate_feedback make, for a student nobody has, in ``root``'s gradebook."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    nobody, name = "convcourse-warm-up", "convcourse-warm-up"
-    lookups = ("find_student", "find_assignment", "find_notebook", "find_submission", "find_submission_notebook",
-               "find_grade", "find_comment", "find_grade_cell", "find_solution_cell", "find_source_cell")
-    arguments = {"find_student": (nobody,), "find_assignment": (name,), "find_notebook": (name, name),
-                 "find_submission": (name, nobody), "find_submission_notebook": (name, name, nobody),
-                 "find_grade": (name, name, name, nobody), "find_comment": (name, name, name, nobody),
-                 "find_grade_cell": (name, name, name), "find_solution_cell": (name, name, name),
-                 "find_source_cell": (name, name, name)}
+    nobody = name = "convcourse-warm-up"
+    lookups = {"find_student": (nobody,), "find_assignment": (name,), "find_notebook": (name, name),
+               "find_submission": (name, nobody), "find_submission_notebook": (name, name, nobody),
+               "find_grade": (name, name, name, nobody), "find_comment": (name, name, name, nobody),
+               "find_grade_cell": (name, name, name), "find_solution_cell": (name, name, name),
+               "find_source_cell": (name, name, name)}
     db = Path(root) / "gradebook.db"
     if not db.is_file():
         raise FileNotFoundError(db)  # nbgrader would create one, with its own schema migration
     with Gradebook(f"sqlite:///{db}") as gradebook:
-        for lookup in lookups:
+        for lookup, arguments in lookups.items():
             try:
-                getattr(gradebook, lookup)(*arguments[lookup])
+                getattr(gradebook, lookup)(*arguments)
             except MissingEntry:
                 pass
 
