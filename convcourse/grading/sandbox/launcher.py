@@ -18,14 +18,11 @@ import os
 import select
 import signal
 import socket
-import stat
-import struct
 import sys
 from pathlib import Path
 from typing import Callable
 
-import convcourse
-from convcourse.grading.sandbox import LAUNCHER_MODULE, Limits, Spec, bwrap
+from convcourse.grading.sandbox import LAUNCHER_MODULE, Limits, Spec, bwrap, mounts
 from convcourse.grading.sandbox.cgroup import join_memory_cgroup, leave_memory_cgroup
 
 _FIRST_UID = 200_000  # sandbox uids: far above any real account, one per launcher pid
@@ -34,118 +31,7 @@ _CLONE_NEWUTS, _CLONE_NEWIPC, _CLONE_NEWUSER = 0x04000000, 0x08000000, 0x1000000
 _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 HOSTNAME = "convcourse-sandbox"
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
-_MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
-_SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
 
-
-
-def _libc() -> ctypes.CDLL:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-    libc.unshare.argtypes = [ctypes.c_int]
-    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    return libc
-
-
-def _call(result: int, what: str) -> None:
-    if result != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{what}: {os.strerror(errno)}")
-
-
-def _mount(libc: ctypes.CDLL, source: str | None, target: str, fstype: str | None, flags: int,
-           data: str | None = None) -> None:
-    enc = lambda s: None if s is None else s.encode()  # noqa: E731
-    _call(libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
-
-
-def _loopback_up() -> None:
-    """Bring up `lo` in the fresh network namespace (it starts down)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        request = struct.pack("16sH14x", b"lo", 0)
-        flags = struct.unpack("16sH14x", _ioctl(sock, _SIOCGIFFLAGS, request))[1]
-        _ioctl(sock, _SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | _IFF_UP))
-
-
-def _ioctl(sock: socket.socket, request: int, data: bytes) -> bytes:
-    import fcntl
-
-    return fcntl.ioctl(sock.fileno(), request, data)
-
-
-def _interpreter_paths() -> list[str]:
-    """What a kernel running this same Python needs: the interpreter, its prefixes, this package."""
-    return [sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable)),
-            str(Path(convcourse.__file__).resolve().parent.parent)]
-
-
-def _closed_ancestor(path: str) -> str | None:
-    """The topmost folder above ``path`` that other users cannot enter (e.g. /root), if any."""
-    parts = Path(path).parts
-    for depth in range(2, len(parts)):
-        folder = os.path.join(*parts[:depth])
-        if not os.stat(folder).st_mode & stat.S_IXOTH:
-            return folder
-    return None
-
-
-def _cover(libc: ctypes.CDLL, top: str, inner: list[str], *, size_mb: int, writable: bool) -> None:
-    """Mount an empty tmpfs over ``top``, then bind the ``inner`` paths back at their places.
-
-    In a writable ``top`` the folders leading to a bound path are shelves (:func:`bwrap.shelves`): small
-    tmpfs remounted read-only, so that the kernel cannot write beside a path it was only shown.
-    """
-    handles = [(path, os.open(path, os.O_PATH)) for path in inner if os.path.exists(path)]
-    mode = "1777" if writable else "755"
-    _mount(libc, "tmpfs", top, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size_mb}m,mode={mode}")
-    shelved = bwrap.shelves([path for path, _ in handles], tops=(top,)) if writable else []
-    for shelf in shelved:
-        os.makedirs(shelf, exist_ok=True)
-        _mount(libc, "tmpfs", shelf, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=755")
-    for path, handle in handles:
-        source = f"/proc/self/fd/{handle}"
-        if os.path.isdir(source):
-            os.makedirs(path, exist_ok=True)
-        else:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            open(path, "ab").close()
-        _mount(libc, source, path, None, _MS_BIND | _MS_REC)
-        os.close(handle)
-    for shelf in shelved:  # only the shelf itself: binds below it keep their own mode
-        _mount(libc, None, shelf, None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
-    if not writable:
-        _mount(libc, None, top, None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
-
-
-def _build_mounts(libc: ctypes.CDLL, spec: Spec, shared: tuple[str, ...] = ()) -> None:
-    """Private propagation; private /tmp, /dev/shm; reachable interpreter and run folder; hidden course files.
-
-    ``shared``: folders the sandbox would otherwise see whole although they hold other kernels' run
-    folders (a warm kernel's): covered like /tmp, read-only, with only this kernel's paths bound back.
-    """
-    _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
-    expose = [os.path.realpath(p) for p in (*spec.expose, *_interpreter_paths(), os.getcwd()) if os.path.exists(p)]
-    covers: dict[str, list[str]] = {"/tmp": [], "/dev/shm": []}
-    covers.update((os.path.realpath(p), []) for p in shared if not bwrap.inside(os.path.realpath(p), list(covers)))
-    for path in expose:
-        top = next((t for t in covers if path.startswith(t + "/")), None) or _closed_ancestor(path)
-        if top is not None:
-            covers.setdefault(top, []).append(path)
-    for top, inner in covers.items():
-        if os.path.isdir(top):
-            writable = top in ("/tmp", "/dev/shm")
-            _cover(libc, top, inner, size_mb=spec.limits.tmp_mb if writable else 1, writable=writable)
-    empty = "/tmp/.convcourse-hidden"  # in the private /tmp; device files like /dev/null stay writable on ro mounts
-    open(empty, "w").close()
-    os.chmod(empty, 0o444)
-    for path in spec.hide:
-        if os.path.isdir(path) and not os.path.islink(path):
-            _mount(libc, "tmpfs", path, "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "size=4k,mode=755")
-        elif os.path.exists(path):
-            _mount(libc, empty, path, None, _MS_BIND)
-            _mount(libc, None, path, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
-    _mount(libc, "proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
 
 
 def _apply_limits(limits: Limits) -> None:
@@ -224,16 +110,16 @@ def _drop_privileges() -> None:
     What bubblewrap's ``--disable-userns`` and its capability drop do, for a kernel whose namespaces were
     made after a warm fork (:mod:`convcourse.grading.sandbox.warm`) instead of by bubblewrap.
     """
-    libc = _libc()
+    libc = mounts.libc()
     with open("/proc/sys/user/max_user_namespaces", "w") as limit:  # needs CAP_SYS_RESOURCE: written before the drop
         limit.write("0")
-    _call(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    mounts.check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     for cap in range(64):
         if libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != 22:  # EINVAL: no such cap
-            _call(-1, f"drop capability {cap} from the bounding set")
+            mounts.check(-1, f"drop capability {cap} from the bounding set")
     libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
     header, data = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
-    _call(libc.capset(ctypes.byref(header), data), "capset")
+    mounts.check(libc.capset(ctypes.byref(header), data), "capset")
 
 
 def status_code(status: int) -> int:
@@ -246,9 +132,9 @@ def _init(start: Callable[[], object], spec: Spec, uid: int | None, lifeline: in
     """PID 1 of the new namespace: set up mounts, start the kernel, reap, take everything down with it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the kernel, which gets them via killpg
     try:
-        libc = _libc()
-        _build_mounts(libc, spec, shared)
-        _loopback_up()
+        libc = mounts.libc()
+        mounts.build_mounts(libc, spec, shared)
+        mounts.loopback_up()
         if uid is not None:
             _chown_tree(spec.owned, uid)
         os.chdir(os.getcwd())  # re-resolve the working folder through the new mounts
@@ -298,9 +184,9 @@ def enter_sandbox(start: Callable[[], object], spec: Spec, *, userns: bool = Fal
     """
     uid = None if userns else _FIRST_UID + os.getpid() % 100_000
     outer_uid, outer_gid = os.getuid(), os.getgid()
-    libc = _libc()
+    libc = mounts.libc()
     flags = _CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWPID | _CLONE_NEWIPC | _CLONE_NEWUTS
-    _call(libc.unshare(flags | (_CLONE_NEWUSER if userns else 0)), "unshare")
+    mounts.check(libc.unshare(flags | (_CLONE_NEWUSER if userns else 0)), "unshare")
     if userns:  # the same ids inside: the run folder stays the kernel's to write
         Path("/proc/self/setgroups").write_text("deny")
         Path("/proc/self/uid_map").write_text(f"{outer_uid} {outer_uid} 1")
