@@ -75,8 +75,8 @@ def sync_gradebook(root: Path, names: list[str]) -> None:
         synced = json.loads(state_path.read_text()) if state_path.is_file() else {}
     except (OSError, ValueError):
         synced = {}  # unreadable: sync everything again
-    todo = {name: source_digest(root, name) for name in names}
-    todo = {name: digest for name, digest in todo.items()
+    digests = {name: source_digest(root, name) for name in names}
+    todo = {name: digest for name, digest in digests.items()
             if not isinstance(synced.get(name), dict) or synced[name].get("source") != digest
             or synced[name].get("gradebook") != assignment_rows(root / "gradebook.db", name)}
     if not todo:

@@ -33,7 +33,6 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 HOSTNAME = "convcourse-sandbox"
 
 
-
 def _apply_limits(limits: Limits) -> None:
     import resource
 
@@ -153,12 +152,20 @@ def _init(start: Callable[[], object], spec: Spec, uid: int | None, lifeline: in
     os._exit(code)
 
 
+def end_watch(child: int) -> list[int]:
+    """A pidfd of ``child`` in a list for select(): readable the moment it ends, so nobody polls for that.
+
+    Empty where Linux has no pidfds (before 5.3): callers then look again after their select's timeout.
+    """
+    try:
+        return [os.pidfd_open(child)]
+    except (AttributeError, OSError):
+        return []
+
+
 def _reap_until_ended(kernel: int, lifeline: int) -> int:
     """As the namespace's init: reap the orphans left to it until the kernel ends (its status) or the lifeline does (137)."""
-    try:
-        ended = [os.pidfd_open(kernel)]  # wakes the select the moment the kernel ends
-    except (AttributeError, OSError):
-        ended = []
+    ended = end_watch(kernel)
     while True:
         ready, _, _ = select.select([lifeline, *ended], [], [], 0.2)
         if lifeline in ready:  # the launcher outside is gone: nobody is grading this kernel any more
@@ -203,10 +210,7 @@ def enter_sandbox(start: Callable[[], object], spec: Spec, *, userns: bool = Fal
 
 def _supervise(child: int, parent: int) -> int:
     """Outside the namespaces: wait for its init, and kill it if the grader that started us dies."""
-    try:
-        ended = [os.pidfd_open(child)]  # wakes the select below the moment the sandbox ends
-    except (AttributeError, OSError):
-        ended = []
+    ended = end_watch(child)
     while True:
         pid, status = os.waitpid(child, os.WNOHANG)
         if pid == child:

@@ -161,10 +161,7 @@ def _send(conn: socket.socket, **message: Any) -> None:
 
 def _relay(conn: socket.socket, child: int) -> int:
     """Pass the grader's signals to the kernel's process group until the sandbox ends; its exit status."""
-    try:
-        ended = [os.pidfd_open(child)]  # readable once the kernel's namespace has ended: no polling delay
-    except (AttributeError, OSError):
-        ended = []  # an older kernel: look every 0.1 s instead
+    ended = launcher.end_watch(child)  # [] on an older Linux: look every 0.1 s instead
     while True:
         ready, _, _ = select.select([conn, *ended], [], [], None if ended else 0.1)
         if conn in ready:
