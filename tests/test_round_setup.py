@@ -82,3 +82,36 @@ def test_an_unreadable_record_means_sync_again(course, syncs):
 def test_warm_up_renders_a_feedback_page_and_reads_the_gradebook(course, tmp_path):
     assert warm_up(course) is True
     assert warm_up(tmp_path / "not-a-course") is False  # a head start only: never an error
+
+
+def test_feedback_pages_reuse_the_compiled_templates_and_stay_the_same(course, monkeypatch):
+    from jinja2 import Environment
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+
+    from convcourse.grading.feedback_page import COMPILED, FeedbackExporter
+    from convcourse.grading.gradebook import load_config
+
+    config = load_config(course)
+    converter = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
+    assert converter.exporter_class is FeedbackExporter  # what the course's nbgrader_config.py sets
+    page = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Feedback"),
+                                           nbformat.v4.new_code_cell("print(1)", execution_count=1)])
+    resources = {"nbgrader": {"notebook": "n", "score": 0, "max_score": 1, "late_penalty": 0}}
+    COMPILED.clear()
+    compiled = []
+    original = Environment.compile
+
+    def counted(self, *args, **kwargs):
+        compiled.append(args[1] if len(args) > 1 else kwargs.get("name"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Environment, "compile", counted)
+    first, _ = FeedbackExporter(parent=converter, config=converter.config).from_notebook_node(page, resources=dict(resources))
+    assert compiled and len(COMPILED) == len(compiled)  # every template of the page, kept
+    compiled.clear()
+    again, _ = FeedbackExporter(parent=converter, config=converter.config).from_notebook_node(page, resources=dict(resources))
+    assert compiled == []  # a new exporter, as each generate_feedback makes: nothing compiled again
+    plain, _ = HTMLExporter(parent=converter, config=converter.config).from_notebook_node(page, resources=dict(resources))
+    assert first == again == plain

@@ -17,12 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import zmq
 from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.utils import run_sync
 from test_sandbox import Listener, _alive, isolation_probe, needs_sandbox
 
 from convcourse.grading import sandbox, warm_kernels
-from convcourse.grading.kernel_manager import SandboxedKernelManager
+from convcourse.grading.kernel_manager import RECONNECT_MS, GradingKernelClient, SandboxedKernelManager
 
 pytestmark = [needs_sandbox]
 ROOT_ROUTE = os.geteuid() == 0
@@ -208,3 +209,19 @@ def test_a_kernel_the_template_cannot_serve_starts_cold_and_still_works(template
     with kernel(manager, tmp_path) as (_, run):
         assert isinstance(manager.provisioner.process, subprocess.Popen)  # the launcher's process: cold
         assert "cold False" in run("import sys; print('cold', 'torch' in sys.modules)")
+
+
+def test_the_grading_client_reaches_a_new_kernel_without_zmqs_100_ms_retry(template, monkeypatch, tmp_path):
+    monkeypatch.setenv(warm_kernels.WARM_ENV, str(template.folder))
+    manager = SandboxedKernelManager(kernel_name="python3", isolate=True)
+    run_sync(manager.start_kernel)(cwd=str(tmp_path))
+    client = manager.client()  # what nbclient asks the manager for
+    try:
+        assert isinstance(client, GradingKernelClient)
+        client.start_channels()  # at once: the forked kernel has not bound its sockets yet
+        channels = (client.shell_channel, client.iopub_channel, client.stdin_channel, client.control_channel)
+        assert {c.socket.getsockopt(zmq.RECONNECT_IVL) for c in channels} == {RECONNECT_MS}
+        run_sync(client.wait_for_ready)(timeout=60)
+    finally:
+        client.stop_channels()
+        run_sync(manager.shutdown_kernel)(now=True)

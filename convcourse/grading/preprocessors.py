@@ -33,6 +33,7 @@ from traitlets import Bool, Enum, Integer
 
 from convcourse.budget import grading_env
 from convcourse.grading import kernel_guard, sandbox
+from convcourse.grading.feedback_page import FeedbackExporter
 from convcourse.grading.kernel_manager import SandboxedKernelManager
 
 HIDE_ENV = "CONVCOURSE_SANDBOX_HIDE"  # more paths to hide, os.pathsep-separated (the grader sets it)
@@ -59,6 +60,8 @@ def configure_autograde(c: Any, root: Path, command: str = "") -> None:
     c.SandboxedKernelManager.hide = list(dict.fromkeys([str(p) for p in hidden] + extra))
     # The training budget: only the graded kernels get it, never a student's own session.
     c.SandboxedKernelManager.kernel_env = grading_env()
+    # The same HTML page, with Jinja's compiled templates kept for the process (and the jobs forked from it).
+    c.GenerateFeedback.exporter_class = FeedbackExporter
     if command == "autograde":
         try:
             c.SandboxedKernelManager.isolate = sandbox.require_sandbox()

@@ -4,7 +4,8 @@ A job renders a feedback page and runs nbgrader's gradebook queries. The first t
 either costs it ~0.4 s: Jinja's lexer, Pygments' lexers, the Markdown parser and nbconvert's filters
 are built on first use, and SQLAlchemy builds nbgrader's ORM statements (its score columns are
 correlated subqueries) on first use too. The grader, and a Dask worker's job server, do both once
-before forking, so each job starts with them built.
+before forking, so each job starts with them built, and with the feedback page's templates compiled
+(:mod:`convcourse.grading.feedback_page`).
 """
 from __future__ import annotations
 
