@@ -115,3 +115,16 @@ def test_feedback_pages_reuse_the_compiled_templates_and_stay_the_same(course, m
     assert compiled == []  # a new exporter, as each generate_feedback makes: nothing compiled again
     plain, _ = HTMLExporter(parent=converter, config=converter.config).from_notebook_node(page, resources=dict(resources))
     assert first == again == plain
+
+
+def test_one_worker_starts_each_student_on_the_assignment_with_the_fewest_code_cells(tmp_path):
+    from convcourse.grading.pipeline import quickest_first
+
+    for assignment, cells in {"a_long": 3, "b_short": 1, "c_mid": 2}.items():
+        folder = tmp_path / "source" / assignment
+        folder.mkdir(parents=True)
+        code = [nbformat.v4.new_code_cell(f"x = {n}") for n in range(cells)]
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# t"), *code]), folder / "nb.ipynb")
+    pairs = [(s, a) for s in ("s1", "s2") for a in ("a_long", "b_short", "c_mid")]
+    assert quickest_first(tmp_path, pairs) == [("s1", "b_short"), ("s1", "c_mid"), ("s1", "a_long"),
+                                               ("s2", "b_short"), ("s2", "c_mid"), ("s2", "a_long")]

@@ -225,3 +225,27 @@ def test_the_grading_client_reaches_a_new_kernel_without_zmqs_100_ms_retry(templ
     finally:
         client.stop_channels()
         run_sync(manager.shutdown_kernel)(now=True)
+
+
+def test_a_kernel_asked_for_while_the_template_imports_starts_at_once_one_at_a_time(outside):
+    fresh = warm_kernels.start_template(hide=[], wait=False)  # as a round starts it
+    try:
+        first = run_dir(fresh)
+        spec = sandbox.Spec(expose=(str(first),), owned=(str(first),))
+        code = ("import sys, time; print('early', 'torch._dynamo' not in sys.modules, flush=True); "
+                "import torch; print('works', int(torch.ones(3).sum()), flush=True); time.sleep(120)")
+        out = tempfile.TemporaryFile()
+        early = warm_kernels.launch(fresh.folder, [sys.executable, "-c", code], env={"PATH": os.environ["PATH"]},
+                                    cwd=str(first), spec=spec, stdio=(0, out.fileno(), out.fileno()))
+        deadline = time.monotonic() + 60
+        while b"works 3" not in (out.seek(0) or out.read()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert b"early True" in (out.seek(0) or out.read())  # forked before the last import: it imported torch itself
+        assert b"works 3" in (out.seek(0) or out.read())
+        # A second one, while the early kernel runs, waits for the template's imports.
+        second = run_warm(fresh, "import sys; print('loaded', 'torch._dynamo' in sys.modules)")
+        assert second.returncode == 0 and "loaded True" in second.stdout, second.stderr
+        early.kill()
+        assert early.wait(30) != 0
+    finally:
+        warm_kernels.stop_template(fresh)

@@ -18,6 +18,8 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
+
 from convcourse.grading import release, samples, sandbox
 from convcourse.grading.cluster import SCHEDULER_ENV, run_jobs_on_cluster
 from convcourse.grading.course import GradingError, assignments, ensure_data, require_assignments, submissions, sync_gradebook
@@ -83,6 +85,19 @@ def _changed(root: Path, last: dict | None, digest: str, pair: tuple[str, str]) 
     return bool(last.get("autograded")) and not (Path(root) / "autograded" / pair[0] / pair[1]).is_dir()
 
 
+def quickest_first(root: Path, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each student's assignments ordered by the code cells of their source notebooks, fewest first.
+
+    With one worker a round then starts with quick notebooks, which run while the kernel template
+    still imports (:func:`convcourse.grading.sandbox.warm.serve`) instead of waiting for it.
+    """
+    cells = {}
+    for assignment in {a for _, a in pairs}:
+        notebooks = sorted((Path(root) / "source" / assignment).glob("*.ipynb"))
+        cells[assignment] = sum(c.cell_type == "code" for nb in notebooks for c in nbformat.read(nb, as_version=4).cells)
+    return sorted(pairs, key=lambda pair: (pair[0], cells[pair[1]], pair[1]))
+
+
 def _job_timeout(root: Path, assignment: str, per_notebook: float) -> float:
     notebooks = len(list((Path(root) / "source" / assignment).glob("*.ipynb")))
     return max(1, notebooks) * per_notebook + STARTUP_SLACK
@@ -134,6 +149,8 @@ def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolat
     state = _state(root)
     digests = {pair: submission_digest(root / "submitted" / pair[0] / pair[1]) for pair in pairs}
     todo = [p for p in pairs if force or _changed(root, state.get("/".join(p)), digests[p], p)]
+    if workers == 1 and not scheduler:
+        todo = quickest_first(root, todo)
     report = Round(unchanged=[p for p in pairs if p not in todo], warnings=warnings)
     where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} worker(s)"
     log(f"grading {len(todo)} submission(s) {where}, "

@@ -21,6 +21,10 @@ known traps of forking after ``import torch``). For each connection it forks a *
 The warden then relays signals from the grader (interrupts) and reports the exit status; when the
 grader closes the connection (or dies) the warden kills the kernel's whole PID namespace.
 
+The template imports one module at a time and looks for a connection between two imports: a kernel
+asked for before the last import (a round's first) starts at once with what is there and imports the
+rest itself, on another core, one such kernel at a time; "ready" goes to stdout after the last import.
+
 A warm kernel differs from a cold one in what no notebook depends on: modules the template imported
 are already in ``sys.modules`` (imported, never used), its hash seed and address layout are the
 template's (the same for every kernel of one round; they reveal nothing about another kernel), and
@@ -37,35 +41,38 @@ import select
 import signal
 import socket
 import sys
-from typing import Any
+from typing import Any, Callable
 
 from convcourse.grading.sandbox import Spec, launcher
 from convcourse.grading.sandbox.cgroup import join_memory_cgroup, leave_memory_cgroup
 
 # What the course's notebooks import (convcourse's student modules import torch, numpy, matplotlib and
-# seaborn), and what a kernel itself runs on. torch.optim imports torch._dynamo (~1 s) when the first
-# optimizer is built, in every notebook that trains.
-PRELOAD = ("torch", "torch._dynamo", "numpy", "matplotlib.pyplot", "seaborn", "ipywidgets", "ipykernel.kernelapp",
-           "ipykernel.ipkernel", "ipykernel.debugger", "pdb", "sqlite3",  # each kernel start imports these: 0.1 s
-           "convcourse.checks", "convcourse.models", "convcourse.train", "convcourse.plots", "convcourse.widgets",
-           "convcourse.data", "convcourse.shapes")
+# seaborn), and what a kernel itself runs on, in the order kernels need them: what every kernel needs
+# first, what only training notebooks need last (torch.optim imports torch._dynamo, ~1 s, when the
+# first optimizer is built). A kernel asked for before the last import gets what is there so far.
+PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "pdb", "sqlite3",  # every kernel: 0.1 s
+           "torch", "numpy", "ipywidgets", "convcourse.shapes", "convcourse.checks", "convcourse.widgets",
+           "matplotlib.pyplot", "seaborn", "convcourse.models", "convcourse.data", "convcourse.train", "convcourse.plots",
+           "torch._dynamo")
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what ipykernel sets before a notebook imports pyplot
 REQUEST_BYTES = 1 << 20
 _PR_SET_DUMPABLE = 4
 
 
-def preload(modules: tuple[str, ...]) -> list[str]:
-    """Import ``modules`` (a missing one is reported, not fatal); the problems found."""
+def prepare_imports() -> None:
+    """What a kernel's start-up would set before the notebook imports anything."""
     os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
     # debugpy warns at import that this Python runs frozen modules; graded kernels never debug.
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    problems = []
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except Exception as error:  # noqa: BLE001 - a kernel without the module would fail the same way, later
-            problems.append(f"{name}: {type(error).__name__}: {error}")
-    return problems
+
+
+def preload(name: str) -> str | None:
+    """Import module ``name``; the problem, if it failed (reported, not fatal)."""
+    try:
+        importlib.import_module(name)
+    except Exception as error:  # noqa: BLE001 - a kernel without the module would fail the same way, later
+        return f"{name}: {type(error).__name__}: {error}"
+    return None
 
 
 def threads() -> int:
@@ -73,12 +80,30 @@ def threads() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
-def serve(listener: socket.socket, parent: int, userns: bool) -> None:
-    """Fork a warden for every connection, reap them, and stop when the grader is gone."""
+def serve(listener: socket.socket, parent: int, userns: bool, pending: tuple[str, ...] = (),
+          loaded: Callable[[], None] = lambda: None) -> None:
+    """Import ``pending`` one module at a time, fork a warden for every connection, and stop when the grader is gone.
+
+    Between two imports one kernel may start early, with the modules imported so far (it imports the
+    rest itself, on another core): a round's first, quick notebook then runs while the template still
+    imports. One at a time: more would only compete with the template for the cores. ``loaded`` is
+    called once everything is imported.
+    """
+    pending = list(pending)
+    early: set[int] = set()  # wardens forked before the imports were done, still running
+    if not pending:
+        loaded()
     while os.getppid() == parent:
-        ready, _, _ = select.select([listener], [], [], 0.5)
-        _reap()
+        early -= _reap()
+        waiting = [] if pending and early else [listener]
+        ready, _, _ = select.select(waiting, [], [], 0 if pending else 0.5)
         if not ready:
+            if pending:
+                problem = preload(pending.pop(0))
+                if problem:
+                    print(f"convcourse.warm: not preloaded: {problem}", file=sys.stderr, flush=True)
+                if not pending:
+                    loaded()
             continue
         try:
             conn, _ = listener.accept()
@@ -86,18 +111,24 @@ def serve(listener: socket.socket, parent: int, userns: bool) -> None:
             continue
         sys.stdout.flush()
         sys.stderr.flush()
-        if os.fork() == 0:
+        warden = os.fork()
+        if warden == 0:
             os.close(listener.detach())
             _warden(conn, userns)
         conn.close()
+        if pending:
+            early.add(warden)
 
 
-def _reap() -> None:
+def _reap() -> set[int]:
+    """Collect ended wardens; their pids."""
+    ended = set()
     try:
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
+        while (pid := os.waitpid(-1, os.WNOHANG)[0]) > 0:
+            ended.add(pid)
     except ChildProcessError:
         pass
+    return ended
 
 
 def _warden(conn: socket.socket, userns: bool) -> None:
@@ -237,7 +268,7 @@ def _reseed() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Template entry point: preload, then serve kernels until the grader goes away."""
+    """Template entry point: import the modules and serve kernels until the grader goes away."""
     parser = argparse.ArgumentParser(prog="python -m convcourse.grading.sandbox.warm", description=__doc__.splitlines()[0])
     parser.add_argument("--listen-fd", type=int, required=True, help="a listening AF_UNIX SOCK_SEQPACKET socket")
     parser.add_argument("--parent", type=int, required=True, help="pid of the grader; the template ends with it")
@@ -245,13 +276,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preload", nargs="*", default=list(PRELOAD), help="modules to import once")
     args = parser.parse_args(argv)
     listener = socket.socket(fileno=args.listen_fd)
-    for problem in preload(tuple(args.preload)):
-        print(f"convcourse.warm: not preloaded: {problem}", file=sys.stderr, flush=True)
+    prepare_imports()
     # Its kernels share its uid as an ordinary user: none may read or trace the template's memory.
     ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
-    os.write(1, f"ready {threads()}\n".encode())  # the grader waits for this line
-    os.dup2(2, 1)  # nobody reads the pipe after that line
-    serve(listener, args.parent if args.parent > 0 else os.getppid(), args.userns)
+
+    def loaded() -> None:
+        os.write(1, f"ready {threads()}\n".encode())  # Template.wait_ready waits for this line
+        os.dup2(2, 1)  # nobody reads the pipe after that line
+
+    serve(listener, args.parent if args.parent > 0 else os.getppid(), args.userns, tuple(args.preload), loaded)
     return 0
 
 
