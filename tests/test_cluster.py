@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,10 +31,10 @@ distributed = pytest.importorskip("distributed")
 CASES = ("full", "blank", "partial", "loop")  # the loop holds its job for the cell time limit: time to kill it
 
 
-def start(*args: str, log: Path) -> subprocess.Popen:
+def start(*args: str, log: Path, tmp: Path) -> subprocess.Popen:
     """A `dask ...` process in a session of its own (so it can be killed with its children, like a machine)."""
     return subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            start_new_session=True, env={**os.environ, **GRADING_ENV})
+                            start_new_session=True, env={**os.environ, **GRADING_ENV, "TMPDIR": str(tmp)})
 
 
 def kill(process: subprocess.Popen) -> None:
@@ -48,14 +49,17 @@ def kill(process: subprocess.Popen) -> None:
 def cluster(tmp_path):
     """A scheduler on 127.0.0.1 and two single-thread workers without nannies: killing one kills it for good."""
     info = tmp_path / "scheduler.json"
+    # The machines' TMPDIR: a killed one leaves its scratch folders (job, kernel template) behind, as a real one would.
+    scratch = Path(tempfile.mkdtemp(prefix="cc-cluster-"))  # short: Unix socket paths are at most 107 bytes
     processes = [start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                       "--scheduler-file", str(info), log=tmp_path / "scheduler.log")]
+                       "--scheduler-file", str(info), log=tmp_path / "scheduler.log", tmp=scratch)]
     deadline = time.monotonic() + 60
     while not info.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     address = json.loads(info.read_text())["address"]
     workers = [start("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--name", f"w{i}",
-                     "--local-directory", str(tmp_path / f"w{i}"), log=tmp_path / f"w{i}.log") for i in range(2)]
+                     "--local-directory", str(tmp_path / f"w{i}"), log=tmp_path / f"w{i}.log", tmp=scratch)
+               for i in range(2)]
     processes += workers
     with distributed.Client(address, timeout="30s") as client:
         client.wait_for_workers(2, timeout=60)
@@ -64,6 +68,7 @@ def cluster(tmp_path):
     finally:
         for process in processes:
             kill(process)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def test_pack_keeps_files_and_refuses_links(tmp_path):
