@@ -140,3 +140,19 @@ def test_every_third_party_import_is_declared_in_pyproject():
             if not owners & declared:
                 missing.setdefault(top, path.relative_to(ROOT).as_posix())
     assert not missing, f"imported but not declared in pyproject.toml: {missing}"
+
+
+def test_the_avx2_emulation_of_the_benchmarks_patches_what_it_names():
+    import subprocess
+
+    from convcourse.hardware import _cpuinfo_flags
+
+    if "avx2" not in _cpuinfo_flags():
+        pytest.skip("this CPU has no AVX2 to cap torch at")
+
+    probe = ("import torch, convcourse.hardware as h, convcourse.grading.kernel_env as k; "
+             "print(torch.backends.cpu.get_cpu_capability(), h.cpu_native_bf16(), "
+             "k.allowed('ATEN_CPU_CAPABILITY') and k.allowed('ONEDNN_MAX_CPU_ISA'))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "benchmarks" / "avx2_only")})
+    assert done.stdout.split() == ["AVX2", "False", "True"], done.stderr
