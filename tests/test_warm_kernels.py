@@ -249,3 +249,20 @@ def test_a_kernel_asked_for_while_the_template_imports_starts_at_once_one_at_a_t
         assert early.wait(30) != 0
     finally:
         warm_kernels.stop_template(fresh)
+
+
+def test_a_template_that_dies_while_importing_is_reported_at_once_even_with_an_early_kernel(outside):
+    fresh = warm_kernels.start_template(hide=[], wait=False)
+    try:
+        folder = run_dir(fresh)
+        spec = sandbox.Spec(expose=(str(folder),), owned=(str(folder),))
+        early = warm_kernels.launch(fresh.folder, [sys.executable, "-c", "import time; time.sleep(120)"],
+                                    env={"PATH": os.environ["PATH"]}, cwd=str(folder), spec=spec)
+        fresh.process.kill()  # the template only: its early kernel's warden lives on
+        began = time.monotonic()
+        with pytest.raises(warm_kernels.WarmKernelError, match="did not start"):
+            fresh.wait_ready(timeout=60)
+        assert time.monotonic() - began < 10  # the end of its "ready" pipe, not the timeout
+        early.kill()
+    finally:
+        warm_kernels.stop_template(fresh)

@@ -114,6 +114,7 @@ def serve(listener: socket.socket, parent: int, userns: bool, pending: tuple[str
         warden = os.fork()
         if warden == 0:
             os.close(listener.detach())
+            os.dup2(2, 1)  # an early one: not the pipe the grader reads "ready" from (its end would stay open)
             _warden(conn, userns)
         conn.close()
         if pending:
