@@ -52,8 +52,8 @@ def run_dir(template: warm_kernels.Template) -> Path:
     return folder
 
 
-def run_warm(template, code: str, spec: sandbox.Spec | None = None, timeout: float = 90) -> subprocess.CompletedProcess:
-    """Run a Python snippet as a warm kernel (``python -c``); its exit status and output."""
+def start_warm(template, code: str, spec: sandbox.Spec | None = None):
+    """Start a Python snippet as a warm kernel (``python -c``); its process and the files of its stdout, stderr."""
     folder = run_dir(template)
     spec = spec or sandbox.Spec()
     spec = sandbox.Spec(limits=spec.limits, hide=spec.hide, expose=(*spec.expose, str(folder)), owned=(str(folder),))
@@ -61,6 +61,12 @@ def run_warm(template, code: str, spec: sandbox.Spec | None = None, timeout: flo
     out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     process = warm_kernels.launch(template.folder, [sys.executable, "-c", textwrap.dedent(code)], env=env,
                                   cwd=str(folder), spec=spec, stdio=(0, out.fileno(), err.fileno()))
+    return process, out, err
+
+
+def run_warm(template, code: str, spec: sandbox.Spec | None = None, timeout: float = 90) -> subprocess.CompletedProcess:
+    """Run a Python snippet as a warm kernel (``python -c``); its exit status and output."""
+    process, out, err = start_warm(template, code, spec)
     code = process.wait(timeout)
     out.seek(0), err.seek(0)
     return subprocess.CompletedProcess([], code, out.read().decode(), err.read().decode())
@@ -230,13 +236,9 @@ def test_the_grading_client_reaches_a_new_kernel_without_zmqs_100_ms_retry(templ
 def test_a_kernel_asked_for_while_the_template_imports_starts_at_once_one_at_a_time(outside):
     fresh = warm_kernels.start_template(hide=[], wait=False)  # as a round starts it
     try:
-        first = run_dir(fresh)
-        spec = sandbox.Spec(expose=(str(first),), owned=(str(first),))
-        code = ("import sys, time; print('early', 'torch._dynamo' not in sys.modules, flush=True); "
-                "import torch; print('works', int(torch.ones(3).sum()), flush=True); time.sleep(120)")
-        out = tempfile.TemporaryFile()
-        early = warm_kernels.launch(fresh.folder, [sys.executable, "-c", code], env={"PATH": os.environ["PATH"]},
-                                    cwd=str(first), spec=spec, stdio=(0, out.fileno(), out.fileno()))
+        early, out, _ = start_warm(fresh, "import sys, time; print('early', 'torch._dynamo' not in sys.modules, "
+                                          "flush=True); import torch; print('works', int(torch.ones(3).sum()), "
+                                          "flush=True); time.sleep(120)")
         deadline = time.monotonic() + 60
         while b"works 3" not in (out.seek(0) or out.read()) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -254,10 +256,7 @@ def test_a_kernel_asked_for_while_the_template_imports_starts_at_once_one_at_a_t
 def test_a_template_that_dies_while_importing_is_reported_at_once_even_with_an_early_kernel(outside):
     fresh = warm_kernels.start_template(hide=[], wait=False)
     try:
-        folder = run_dir(fresh)
-        spec = sandbox.Spec(expose=(str(folder),), owned=(str(folder),))
-        early = warm_kernels.launch(fresh.folder, [sys.executable, "-c", "import time; time.sleep(120)"],
-                                    env={"PATH": os.environ["PATH"]}, cwd=str(folder), spec=spec)
+        early, _, _ = start_warm(fresh, "import time; time.sleep(120)")
         fresh.process.kill()  # the template only: its early kernel's warden lives on
         began = time.monotonic()
         with pytest.raises(warm_kernels.WarmKernelError, match="did not start"):
