@@ -82,13 +82,24 @@ def test_a_broken_link_or_anchor_stops_the_build(tmp_path):
         assert f"contains a link '{link}'" in done.stderr, done.stderr
 
 
-def test_the_limits_table_is_marked_for_its_generated_twin():
-    """The sandbox page keeps the limits table between markers, where a rendered settings table can be compared."""
+def limits_table() -> str:
+    """The limits table of the sandbox page: what stands between its two markers."""
     text = (DOCS / "sandbox.md").read_text()
     table = re.search(r"<!-- limits-table -->\n(.*?)<!-- /limits-table -->", text, re.DOTALL)
     assert table, "docs/sandbox.md lost its <!-- limits-table --> markers"
-    rows = [line for line in table.group(1).splitlines() if line.startswith("| `CONVCOURSE_")]
-    assert len(rows) >= 5, table.group(1)
+    return table.group(1).strip()
+
+
+def test_the_limits_table_is_marked_for_its_generated_twin():
+    rows = [line for line in limits_table().splitlines() if line.startswith("| `CONVCOURSE_")]
+    assert len(rows) >= 5, limits_table()
+
+
+def test_the_limits_table_is_the_settings_table():
+    """Once the grading side has its one table of settings (branch i23-wings), the page shows exactly its rendering."""
+    settings = pytest.importorskip("convcourse.grading.settings", reason="convcourse.grading.settings lands with i23-wings")
+    assert limits_table() == settings.markdown_table().strip(), (
+        "paste convcourse.grading.settings.markdown_table() between the limits-table markers of docs/sandbox.md")
 
 
 def test_every_relative_link_of_the_readme_leads_to_a_file():
