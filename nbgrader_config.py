@@ -45,11 +45,11 @@ c.OverwriteCells.add_missing_cells = True
 # is set by configure_autograde below, in the environment of the graded kernels only: a student's
 # own JupyterLab session is never shortened.
 
-# ---- the sandbox: nbgrader's Execute/OverwriteCells replaced by convcourse's (convcourse/grading/preprocessors.py),
+# ---- the sandbox: nbgrader's Execute/OverwriteCells replaced by convcourse's (convcourse/grading/nbgrader/preprocessors.py),
 # kernels run without network, as their own user (as root) or in bubblewrap (as an ordinary user), with the
 # course's private files hidden and a minimal environment.
 try:
-    from convcourse.grading.preprocessors import configure_autograde
+    from convcourse.grading.nbgrader.preprocessors import configure_autograde
 except ImportError as error:  # nbgrader run outside the course's environment: refuse to grade blind
     if "autograde" in sys.argv[1:2]:
         raise SystemExit(f"convcourse is not importable here ({error}); autograding needs its sandbox") from error

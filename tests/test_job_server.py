@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from convcourse.grading import sandbox
-from convcourse.grading.job_server import JobServer
+from convcourse.grading.rounds.job_server import JobServer
 
 pytestmark = pytest.mark.skipif(not sandbox.sandbox_status().available, reason="jobs refuse to run without the sandbox")
 

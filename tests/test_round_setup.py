@@ -10,8 +10,8 @@ from nbgrader.api import Gradebook
 from nbgrader.apps.api import NbGraderAPI
 from tiny_course import ASSIGNMENT, make_course
 
-from convcourse.grading.course import SYNC_FILE, sync_gradebook
-from convcourse.grading.warmup import warm_up
+from convcourse.grading.course.folder import SYNC_FILE, sync_gradebook
+from convcourse.grading.rounds.preload import pay_once
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +80,8 @@ def test_an_unreadable_record_means_sync_again(course, syncs):
 
 
 def test_warm_up_renders_a_feedback_page_and_reads_the_gradebook(course, tmp_path):
-    assert warm_up(course) is True
-    assert warm_up(tmp_path / "not-a-course") is False  # a head start only: never an error
+    assert pay_once(course) is True
+    assert pay_once(tmp_path / "not-a-course") is False  # a head start only: never an error
 
 
 def test_feedback_pages_reuse_the_compiled_templates_and_stay_the_same(course, monkeypatch):
@@ -90,8 +90,8 @@ def test_feedback_pages_reuse_the_compiled_templates_and_stay_the_same(course, m
     from nbgrader.converters import GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
 
-    from convcourse.grading.feedback_page import COMPILED, FeedbackExporter
-    from convcourse.grading.gradebook import load_config
+    from convcourse.grading.course.gradebook import load_config
+    from convcourse.grading.nbgrader.feedback_page import COMPILED, FeedbackExporter
 
     config = load_config(course)
     converter = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
@@ -118,7 +118,7 @@ def test_feedback_pages_reuse_the_compiled_templates_and_stay_the_same(course, m
 
 
 def test_one_worker_starts_each_student_on_the_assignment_with_the_fewest_code_cells(tmp_path):
-    from convcourse.grading.pipeline import quickest_first
+    from convcourse.grading.rounds.pipeline import quickest_first
 
     for assignment, cells in {"a_long": 3, "b_short": 1, "c_mid": 2}.items():
         folder = tmp_path / "source" / assignment

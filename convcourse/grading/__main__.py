@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 from convcourse.budget import BudgetError, grading_budget
-from convcourse.grading import release, sandbox, student_archive
-from convcourse.grading.course import GradingError, course_root, require_assignments
+from convcourse.grading import sandbox
+from convcourse.grading.course import archive, release
+from convcourse.grading.course.folder import GradingError, course_root, require_assignments
 
 PROG = "python -m convcourse.grading"
 COURSE_ERRORS = (GradingError, sandbox.SandboxUnavailable, release.ReleaseError, BudgetError)
@@ -40,7 +41,7 @@ def parser() -> argparse.ArgumentParser:
                               "(or set CONVCOURSE_SCHEDULER; default: local worker processes)")
         if name == "demo":
             sub.add_argument("--hostile", action="store_true", help="add the hostile/broken example submissions")
-    arc = commands.add_parser("archive", help=f"zip release/ for students: {student_archive.archive_name()}.zip")
+    arc = commands.add_parser("archive", help=f"zip release/ for students: {archive.archive_name()}.zip")
     arc.add_argument("--out", type=Path, default=None, help="folder for the zip (default: dist/ in the course folder)")
     return top
 
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "archive":
             return _archive(root, args.out if args.out is not None else root / "dist")
         grading_budget()  # a bad $CONVCOURSE_MAX_STEPS stops here, not inside nbgrader's config loading
-        from convcourse.grading import pipeline  # nbgrader's imports: only for the commands that grade
+        from convcourse.grading.rounds import pipeline  # nbgrader's imports: only for the commands that grade
 
         if args.command == "demo":
             return pipeline.demo(root, workers=args.jobs, force=args.force, hostile=args.hostile,
@@ -85,7 +86,7 @@ def _archive(root: Path, out: Path) -> int:
     problems = release.check(root, names)  # students must never get notebooks older than source/
     if problems:
         raise release.ReleaseError("release/ is stale; run `make release` first:\n  " + "\n  ".join(problems))
-    print(f"wrote {student_archive.build(root, out)}")
+    print(f"wrote {archive.build(root, out)}")
     return 0
 
 

@@ -5,16 +5,16 @@ either costs it ~0.4 s: Jinja's lexer, Pygments' lexers, the Markdown parser and
 are built on first use, and SQLAlchemy builds nbgrader's ORM statements (its score columns are
 correlated subqueries) on first use too. The grader, and a Dask worker's job server, do both once
 before forking, so each job starts with them built, and with the feedback page's templates compiled
-(:mod:`convcourse.grading.feedback_page`).
+(:mod:`convcourse.grading.nbgrader.feedback_page`).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from convcourse.grading.gradebook import load_config
+from convcourse.grading.course.gradebook import load_config
 
 
-def warm_up(root: Path) -> bool:
+def pay_once(root: Path) -> bool:
     """Run one round of a job's gradebook reads and render one feedback page here; False if that failed.
 
     Only a head start: a job does the real work either way, so a failure costs time, never a grade.
@@ -31,7 +31,7 @@ def _gradebook_queries(root: Path) -> None:
     """The lookups autograde and generate_feedback make, for a student nobody has, in ``root``'s gradebook."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    nobody = name = "convcourse-warm-up"
+    nobody = name = "convcourse-preload"
     lookups = {"find_student": (nobody,), "find_assignment": (name,), "find_notebook": (name, name),
                "find_submission": (name, nobody), "find_submission_notebook": (name, name, nobody),
                "find_grade": (name, name, name, nobody), "find_comment": (name, name, name, nobody),

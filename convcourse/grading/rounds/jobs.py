@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from convcourse.grading.gradebook import load_config
-from convcourse.grading.warm_kernels import COLD_START, WARM_START
+from convcourse.grading.course.gradebook import load_config
+from convcourse.grading.nbgrader.kernel_template import COLD_START, WARM_START
 
 SCRATCH_PREFIX = "convcourse-grade-"
 STARTUP_SLACK = 120  # seconds a job may take beyond its notebooks' time limits
-UNFIT = 3  # exit status of `python -m convcourse.grading.jobs` on a machine that cannot grade
+UNFIT = 3  # exit status of `python -m convcourse.grading.rounds.jobs` on a machine that cannot grade
 
 
 @dataclass(frozen=True)
@@ -235,13 +235,13 @@ def _problem(log: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m convcourse.grading.jobs WORKDIR STUDENT ASSIGNMENT``: one job on a machine of its own.
+    """``python -m convcourse.grading.rounds.jobs WORKDIR STUDENT ASSIGNMENT``: one job on a machine of its own.
 
     Checks first what the grader checked for local jobs (the sandbox, MNIST on disk); exit status
     UNFIT when this machine cannot grade, so that no zero is recorded for want of a sandbox or data.
     """
     from convcourse.grading import sandbox
-    from convcourse.grading.course import GradingError, ensure_data
+    from convcourse.grading.course.folder import GradingError, ensure_data
 
     workdir, student, assignment = argv
     try:

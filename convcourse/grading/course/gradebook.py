@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 if TYPE_CHECKING:
-    from convcourse.grading.jobs import Job
+    from convcourse.grading.rounds.jobs import Job
 
 
 def load_config(course_root: Path):

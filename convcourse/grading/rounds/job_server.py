@@ -3,8 +3,8 @@
 Local grading forks its jobs from the grader, which has imported nbgrader already. A Dask worker
 cannot: it is multi-threaded (forking it is unsafe) and, started by a nanny, daemonic (so
 ``multiprocessing`` may not start children from it). So each worker starts this small server once
-(``python -m convcourse.grading.job_server``, single-threaded, it reads requests from stdin), and the
-server forks a child per job that runs :func:`convcourse.grading.jobs.main` with the job's
+(``python -m convcourse.grading.rounds.job_server``, single-threaded, it reads requests from stdin), and the
+server forks a child per job that runs :func:`convcourse.grading.rounds.jobs.main` with the job's
 environment. Replies are ``ID EXIT-STATUS`` lines on stdout; a job past its time limit is killed and
 reported as ``ID killed``. When the worker goes away (stdin closes) the server kills its jobs and ends.
 """
@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from convcourse.grading import warmup
+from convcourse.grading.rounds import preload
 
 KILLED = "killed"
 
@@ -70,7 +70,7 @@ class JobServer:
 
 def _child(request: dict) -> None:
     """In the forked child: the job's environment and log, then the job itself; never returns."""
-    from convcourse.grading import jobs
+    from convcourse.grading.rounds import jobs
 
     code = 1
     try:
@@ -95,7 +95,7 @@ def _child(request: dict) -> None:
 def serve() -> None:
     """Read requests from stdin, fork a child per request, report each end on stdout."""
     running: dict[int, tuple[int, float]] = {}  # pid -> (request id, deadline)
-    pending, open_input, warm = b"", True, False
+    pending, open_input, preloaded = b"", True, False
     while open_input or running:
         ready, _, _ = select.select([0] if open_input else [], [], [], 0.1)
         if ready:  # raw reads: a buffered reader could hold a request that select() no longer reports
@@ -108,10 +108,10 @@ def serve() -> None:
         while b"\n" in pending:
             line, pending = pending.split(b"\n", 1)
             request = json.loads(line)
-            if not warm:  # with the first job's scratch course: its config and gradebook are the course's
+            if not preloaded:  # with the first job's scratch course: its config and gradebook are the course's
                 with contextlib.redirect_stdout(sys.stderr):  # stdout carries the replies
-                    warmup.warm_up(Path(request["args"][0]))
-                warm = True
+                    preload.pay_once(Path(request["args"][0]))
+                preloaded = True
             sys.stdout.flush()
             pid = os.fork()
             if pid == 0:
@@ -140,7 +140,9 @@ def main() -> int:
     """Preload what every job imports and probe the sandbox once, then serve."""
     from nbgrader import apps, converters  # noqa: F401 - imported once, here, for every forked job
 
-    from convcourse.grading import jobs, kernel_manager, preprocessors, sandbox  # noqa: F401
+    from convcourse.grading import sandbox
+    from convcourse.grading.nbgrader import kernel_manager, preprocessors  # noqa: F401
+    from convcourse.grading.rounds import jobs  # noqa: F401
 
     sandbox.sandbox_status()  # cached for every job
     serve()

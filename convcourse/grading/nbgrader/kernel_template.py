@@ -2,9 +2,9 @@
 
 A cold kernel starts a Python, imports torch, matplotlib and seaborn, and builds matplotlib's font
 cache in its empty home: seconds per notebook, more than a small notebook's own cells take.
-:func:`warm_template` starts :mod:`convcourse.grading.sandbox.warm` once per round (as root directly;
+:func:`warm_template` starts :mod:`convcourse.grading.sandbox.fork_server` once per round (as root directly;
 as an ordinary user inside bubblewrap, the same view a kernel gets) and publishes its folder in
-``$CONVCOURSE_WARM_KERNELS``; :class:`~convcourse.grading.kernel_manager.SandboxedKernelManager`
+``$CONVCOURSE_WARM_KERNELS``; :class:`~convcourse.grading.nbgrader.kernel_manager.SandboxedKernelManager`
 then launches each kernel with :func:`launch`, which returns a :class:`WarmProcess` that jupyter_client
 drives like the ``Popen`` of a cold kernel. Plain ``nbgrader autograde`` (no template) stays cold,
 and so does ``CONVCOURSE_COLD_KERNELS=1``.
@@ -28,15 +28,15 @@ from typing import Iterator
 
 from convcourse.budget import grading_env
 from convcourse.grading import sandbox
-from convcourse.grading.kernel_env import kernel_environment
-from convcourse.grading.sandbox import bwrap, warm
+from convcourse.grading.nbgrader.kernel_env import kernel_environment
+from convcourse.grading.sandbox import bwrap, fork_server
 from convcourse.mnist_files import DATA_ENV
 
 WARM_ENV = "CONVCOURSE_WARM_KERNELS"  # the round's template folder, for the kernel managers of its jobs
 COLD_ENV = "CONVCOURSE_COLD_KERNELS"  # 1: start every kernel cold, as plain nbgrader does
 COLD_START = "starting the kernel cold"  # the kernel manager's warning in a job's log when a warm start failed
 WARM_START = "kernel forked from the template"  # its note there for each warm kernel
-TEMPLATE_MODULE = warm.__name__
+TEMPLATE_MODULE = fork_server.__name__
 READY_TIMEOUT = 180  # seconds for the template's imports
 LAUNCH_TIMEOUT = 120  # seconds for a warden to build one kernel's sandbox
 

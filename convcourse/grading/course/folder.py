@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from convcourse.grading.gradebook import assignment_rows, nbgrader_api
+from convcourse.grading.course.gradebook import assignment_rows, nbgrader_api
 from convcourse.mnist_files import DATA_ENV, chosen_dataset, mnist_status, resolve_root
 
 # This course's assignments in teaching order; other assignments found in source/ follow, alphabetically.
@@ -98,7 +98,7 @@ def source_digest(root: Path, name: str) -> str:
     """SHA-256 of what nbgrader makes an assignment's gradebook entries from: its source files, the config, versions."""
     import nbgrader
 
-    from convcourse.grading import preprocessors
+    from convcourse.grading.nbgrader import preprocessors
 
     digest = hashlib.sha256(f"nbgrader {nbgrader.__version__}\0".encode())
     for path in [Path(root) / CONFIG_FILE, Path(preprocessors.__file__),

@@ -4,7 +4,7 @@
 skipping submissions unchanged since they were last graded; then it writes feedback HTML for what
 it graded, exports ``grades.csv`` and prints each student's autograded score per assignment. The
 gradebook is created on demand and kept in step with ``source/`` by nbgrader itself.
-``demo`` regenerates ``release/``, writes the example submissions of :mod:`convcourse.grading.samples` into
+``demo`` regenerates ``release/``, writes the example submissions of :mod:`convcourse.grading.demo.samples` into
 ``submitted/``, runs ``grade`` and checks every score against the one the examples expect.
 """
 from __future__ import annotations
@@ -20,16 +20,25 @@ from pathlib import Path
 
 import nbformat
 
-from convcourse.grading import release, samples, sandbox
-from convcourse.grading.cluster import SCHEDULER_ENV, run_jobs_on_cluster
-from convcourse.grading.course import GradingError, assignments, ensure_data, require_assignments, submissions, sync_gradebook
-from convcourse.grading.gradebook import load_config, merge, venv_on_path
-from convcourse.grading.jobs import SCRATCH_PREFIX, STARTUP_SLACK, Job, Result, prepare, run_jobs, submission_digest
-from convcourse.grading.preprocessors import HIDE_ENV
-from convcourse.grading.progress import Progress, submission_line
-from convcourse.grading.report import autograded_scores, export, feedback, submission_score, table
-from convcourse.grading.warm_kernels import warm_template
-from convcourse.grading.warmup import warm_up
+from convcourse.grading import sandbox
+from convcourse.grading.course import release
+from convcourse.grading.course.folder import (
+    GradingError,
+    assignments,
+    ensure_data,
+    require_assignments,
+    submissions,
+    sync_gradebook,
+)
+from convcourse.grading.course.gradebook import load_config, merge, venv_on_path
+from convcourse.grading.course.report import autograded_scores, export, feedback, submission_score, table
+from convcourse.grading.demo import samples
+from convcourse.grading.nbgrader.kernel_template import warm_template
+from convcourse.grading.nbgrader.preprocessors import HIDE_ENV
+from convcourse.grading.rounds.cluster import SCHEDULER_ENV, run_jobs_on_cluster
+from convcourse.grading.rounds.jobs import SCRATCH_PREFIX, STARTUP_SLACK, Job, Result, prepare, run_jobs, submission_digest
+from convcourse.grading.rounds.preload import pay_once
+from convcourse.grading.rounds.progress import Progress, submission_line
 from convcourse.mnist_files import DATA_ENV
 
 STATE_FILE = ".convcourse-graded.json"  # in autograded/: digest of each submission as last graded
@@ -89,7 +98,7 @@ def quickest_first(root: Path, pairs: list[tuple[str, str]]) -> list[tuple[str, 
     """Each student's assignments ordered by the code cells of their source notebooks, fewest first.
 
     With one worker a round then starts with quick notebooks, which run while the kernel template
-    still imports (:func:`convcourse.grading.sandbox.warm.serve`) instead of waiting for it.
+    still imports (:func:`convcourse.grading.sandbox.fork_server.serve`) instead of waiting for it.
     """
     cells = {}
     for assignment in {a for _, a in pairs}:
@@ -184,7 +193,7 @@ def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolat
                 run_jobs_on_cluster(todo, scheduler, start, on_done=done)
             else:
                 if todo:
-                    warm_up(root)  # once here, for every job forked from this process
+                    pay_once(root)  # once here, for every job forked from this process
                 run_jobs(todo, workers, start, on_done=done)
     finally:
         progress.close()

@@ -28,7 +28,7 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
 
-from convcourse.grading.hostile_cells import (
+from convcourse.grading.demo.hostile_cells import (
     KILL,
     LOOP,
     OS_EXIT,
@@ -41,7 +41,7 @@ from convcourse.grading.hostile_cells import (
     escape,
     network,
 )
-from convcourse.grading.points import (
+from convcourse.grading.demo.points import (
     is_solution_code,
     is_test,
     nbgrader_meta,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from convcourse.grading.gradebook import load_config, nbgrader_api
+from convcourse.grading.course.gradebook import load_config, nbgrader_api
 
 
 def feedback(root: Path, pairs: list[tuple[str, str]]) -> None:

@@ -5,8 +5,8 @@ each submission's job on a ``dask.distributed`` worker instead of a local proces
 shared file system: the grader packs the job's scratch course (its nbgrader_config.py, a copy of the
 gradebook, the submission) into bytes, the worker unpacks it into its own temporary folder, runs
 ``nbgrader autograde`` there in a child forked from the worker's job server
-(:mod:`convcourse.grading.job_server`; sandboxed and time-limited exactly as locally, its kernels
-forked from the worker's own kernel template, :mod:`convcourse.grading.warm_kernels`), and sends the
+(:mod:`convcourse.grading.rounds.job_server`; sandboxed and time-limited exactly as locally, its kernels
+forked from the worker's own kernel template, :mod:`convcourse.grading.nbgrader.kernel_template`), and sends the
 folder back packed. The grader unpacks it where the local job would have left it and
 merges it into the one gradebook, one job at a time, through the same code as local grading.
 
@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import Callable
 
 from convcourse.budget import BUDGET_ENV
-from convcourse.grading import jobs, sandbox, warm_kernels
-from convcourse.grading.job_server import JobServer
-from convcourse.grading.jobs import Job, Result, job_result, killed_result
+from convcourse.grading import sandbox
+from convcourse.grading.nbgrader import kernel_template
+from convcourse.grading.rounds import jobs
+from convcourse.grading.rounds.job_server import JobServer
+from convcourse.grading.rounds.jobs import Job, Result, job_result, killed_result
 from convcourse.mnist_files import DATASET_ENV
 
 SCHEDULER_ENV = "CONVCOURSE_SCHEDULER"
@@ -65,7 +67,7 @@ class WorkerUnfit(RuntimeError):
     """This worker cannot grade (no sandbox, no MNIST): better no grade than a wrong one."""
 
 
-_template: warm_kernels.Template | None = None
+_template: kernel_template.Template | None = None
 _template_lock = threading.Lock()
 
 
@@ -77,14 +79,14 @@ def worker_template(env: dict[str, str]) -> dict[str, str]:
         if _template is not None and _template.process.poll() is not None:
             _template = None  # it died: start another
         if _template is None:
-            if warm_kernels.disabled({**os.environ, **env}) or not sandbox.sandbox_status().available:
+            if kernel_template.disabled({**os.environ, **env}) or not sandbox.sandbox_status().available:
                 return {}
             try:
-                _template = warm_kernels.start_template([str(p) for p in sandbox.checkout_private_paths()], wait=False)
-            except (OSError, warm_kernels.WarmKernelError):
+                _template = kernel_template.start_template([str(p) for p in sandbox.checkout_private_paths()], wait=False)
+            except (OSError, kernel_template.WarmKernelError):
                 return {}
-            atexit.register(warm_kernels.stop_template, _template)
-        return {warm_kernels.WARM_ENV: str(_template.folder)}
+            atexit.register(kernel_template.stop_template, _template)
+        return {kernel_template.WARM_ENV: str(_template.folder)}
 
 
 _server: JobServer | None = None
@@ -122,7 +124,7 @@ def forwarded_env() -> dict[str, str]:
 def run_jobs_on_cluster(tasks: list, address: str, start: Callable[[object], Job],
                         on_done: Callable[[Result], None] | None = None, *, in_flight: int | None = None
                         ) -> list[Result]:
-    """Like :func:`convcourse.grading.jobs.run_jobs`, with each job run on the Dask cluster at ``address``.
+    """Like :func:`convcourse.grading.rounds.jobs.run_jobs`, with each job run on the Dask cluster at ``address``.
 
     At most ``in_flight`` jobs (default: twice the cluster's worker threads) are packed and queued at
     a time, so the grader's scratch space holds a few courses, not the whole class.
