@@ -23,6 +23,7 @@ from jupyter_client.utils import run_sync
 from test_sandbox import Listener, _alive, isolation_probe, needs_sandbox
 
 from convcourse.grading import sandbox
+from convcourse.grading.course.folder import private_paths
 from convcourse.grading.nbgrader import kernel_template
 from convcourse.grading.nbgrader.kernel_manager import RECONNECT_MS, GradingKernelClient, SandboxedKernelManager
 
@@ -95,7 +96,7 @@ def test_a_warm_kernel_is_sandboxed_like_a_cold_one(template, outside):
         print("caps", status["CapEff"].strip(), "dumpable", ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))
         print("new user namespace:", ctypes.CDLL(None, use_errno=True).unshare(0x10000000))
     """)
-    spec = sandbox.Spec(limits=sandbox.Limits(memory_mb=3000), hide=tuple(map(str, sandbox.private_course_paths(course))),
+    spec = sandbox.Spec(limits=sandbox.Limits(memory_mb=3000), hide=tuple(map(str, private_paths(course))),
                         expose=(str(course),))
     try:
         done = run_warm(template, probe, spec)

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from convcourse.grading.course.gradebook import assignment_rows, nbgrader_api
+from convcourse.grading.course.gradebook import GRADEBOOK, assignment_rows, load_config, nbgrader_api
 from convcourse.mnist_files import DATA_ENV, chosen_dataset, mnist_status, resolve_root
 
 # This course's assignments in teaching order; other assignments found in source/ follow, alphabetically.
@@ -17,6 +17,8 @@ ASSIGNMENTS = ("manual_convolution", "output_dimensions", "cnn_experiments")
 CONFIG_FILE = "nbgrader_config.py"
 SYNC_FILE = ".convcourse-gradebook.json"  # in autograded/: what each assignment's gradebook entries were synced from
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
+# What no graded kernel may see of a course: solutions, submissions, grades and nbgrader's log.
+PRIVATE = ("source", "submitted", "autograded", "feedback", GRADEBOOK, f"{GRADEBOOK}-journal", "grades.csv", ".nbgrader.log")
 
 
 class GradingError(RuntimeError):
@@ -30,6 +32,22 @@ def course_root(folder: str | Path | None = None) -> Path:
         raise GradingError(f"{root} is not an nbgrader course folder (no {CONFIG_FILE}); "
                            "run this from the course folder or pass --root FOLDER")
     return root
+
+
+def private_paths(root: str | Path) -> list[Path]:
+    """The parts of the course at ``root`` a kernel must never see (:data:`PRIVATE`)."""
+    return [Path(root).resolve() / name for name in PRIVATE]
+
+
+def checkout_private_paths() -> list[Path]:
+    """When this package runs from a course checkout (an editable install), that course's private paths too.
+
+    A course copied elsewhere still has its solutions in the checkout the package is installed from.
+    """
+    import convcourse
+
+    checkout = Path(convcourse.__file__).resolve().parent.parent
+    return private_paths(checkout) if (checkout / CONFIG_FILE).is_file() else []
 
 
 def assignments(root: Path) -> list[str]:
@@ -78,7 +96,7 @@ def sync_gradebook(root: Path, names: list[str]) -> None:
     digests = {name: source_digest(root, name) for name in names}
     todo = {name: digest for name, digest in digests.items()
             if not isinstance(synced.get(name), dict) or synced[name].get("source") != digest
-            or synced[name].get("gradebook") != assignment_rows(root / "gradebook.db", name)}
+            or synced[name].get("gradebook") != assignment_rows(root / GRADEBOOK, name)}
     if not todo:
         return
     with tempfile.TemporaryDirectory(prefix="convcourse-release-") as scratch:
@@ -89,20 +107,22 @@ def sync_gradebook(root: Path, names: list[str]) -> None:
             if not result["success"]:
                 raise GradingError(f"nbgrader generate_assignment {name} failed:\n{result.get('log', '')}"
                                    f"{result.get('error', '')}")
-            synced[name] = {"source": digest, "gradebook": assignment_rows(root / "gradebook.db", name)}
+            synced[name] = {"source": digest, "gradebook": assignment_rows(root / GRADEBOOK, name)}
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.write_text(json.dumps(synced, indent=1, sort_keys=True))
 
 
 def source_digest(root: Path, name: str) -> str:
-    """SHA-256 of what nbgrader makes an assignment's gradebook entries from: its source files, the config, versions."""
+    """SHA-256 of what nbgrader makes an assignment's gradebook entries from: its source files, the config, versions.
+
+    The config is taken as loaded (every value ``nbgrader_config.py`` and what it calls set, classes by name),
+    so a change to the preprocessors it plugs in counts as much as a change to the file itself.
+    """
     import nbgrader
 
-    from convcourse.grading.nbgrader import preprocessors
-
     digest = hashlib.sha256(f"nbgrader {nbgrader.__version__}\0".encode())
-    for path in [Path(root) / CONFIG_FILE, Path(preprocessors.__file__),
-                 *sorted(p for p in (Path(root) / "source" / name).rglob("*") if p.is_file())]:
+    digest.update(json.dumps(load_config(root), sort_keys=True, default=repr).encode())
+    for path in sorted(p for p in (Path(root) / "source" / name).rglob("*") if p.is_file()):
         digest.update(str(path).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 

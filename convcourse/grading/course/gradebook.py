@@ -12,10 +12,9 @@ import sys
 import warnings
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
-if TYPE_CHECKING:
-    from convcourse.grading.rounds.jobs import Job
+GRADEBOOK = "gradebook.db"  # in the course folder, where nbgrader_config.py's db_url points
 
 
 def load_config(course_root: Path):
@@ -73,8 +72,9 @@ def assignment_rows(db: Path, name: str) -> str:
     return hashlib.sha256("\n".join(rows).encode()).hexdigest() if rows else ""
 
 
-def merge(course_root: Path, job: Job) -> None:
-    """Copy the job's scores for its one submission into the course gradebook, its autograded and feedback folders.
+def merge(course_root: Path, workdir: Path, student: str, assignment: str) -> None:
+    """Copy the scores of one submission graded in the scratch course ``workdir`` into the course: gradebook,
+    autograded and feedback folders.
 
     When nbgrader refused the submission before recording it (no notebook at all), it is recorded
     with zero points, the way nbgrader scores a notebook missing from a submission.
@@ -82,30 +82,30 @@ def merge(course_root: Path, job: Job) -> None:
     from nbgrader.api import Gradebook, MissingEntry
 
     root = Path(course_root)
-    with _quiet_sqlalchemy(), Gradebook(f"sqlite:///{job.workdir / 'gradebook.db'}") as work:
+    with _quiet_sqlalchemy(), Gradebook(f"sqlite:///{workdir / GRADEBOOK}") as work:
         try:
-            submission = work.find_submission(job.assignment, job.student)
+            submission = work.find_submission(assignment, student)
             timestamp = submission.timestamp
             notebooks = {nb.name: ({g.name: (g.auto_score, g.needs_manual_grade) for g in nb.grades},
                                    {c.name: c.auto_comment for c in nb.comments}, nb.late_submission_penalty)
                          for nb in submission.notebooks}
         except MissingEntry:
             timestamp, notebooks = None, None
-    with _quiet_sqlalchemy(), Gradebook(f"sqlite:///{root / 'gradebook.db'}") as live:
-        live.update_or_create_student(job.student)
-        recorded = live.update_or_create_submission(job.assignment, job.student, timestamp=timestamp)
+    with _quiet_sqlalchemy(), Gradebook(f"sqlite:///{root / GRADEBOOK}") as live:
+        live.update_or_create_student(student)
+        recorded = live.update_or_create_submission(assignment, student, timestamp=timestamp)
         if notebooks is None:
             notebooks = {nb.name: ({g.name: (0.0, False) for g in nb.grades}, {}, 0.0) for nb in recorded.notebooks}
         for name, (grades, comments, penalty) in notebooks.items():
             for grade_id, (auto_score, needs_manual) in grades.items():
-                grade = live.find_grade(grade_id, name, job.assignment, job.student)
+                grade = live.find_grade(grade_id, name, assignment, student)
                 grade.auto_score, grade.needs_manual_grade = auto_score, needs_manual
             for comment_id, text in comments.items():
-                live.find_comment(comment_id, name, job.assignment, job.student).auto_comment = text
-            live.find_submission_notebook(name, job.assignment, job.student).late_submission_penalty = penalty
+                live.find_comment(comment_id, name, assignment, student).auto_comment = text
+            live.find_submission_notebook(name, assignment, student).late_submission_penalty = penalty
         live.db.commit()
     for folder in ("autograded", "feedback"):  # feedback the job could not make is left to make: the old is stale
-        _replace(job.workdir / folder / job.student / job.assignment, root / folder / job.student / job.assignment)
+        _replace(workdir / folder / student / assignment, root / folder / student / assignment)
 
 
 @contextmanager

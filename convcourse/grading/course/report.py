@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from convcourse.grading.course.gradebook import load_config, nbgrader_api
+from convcourse.grading.course.gradebook import GRADEBOOK, load_config, nbgrader_api
 
 
 def feedback(root: Path, pairs: list[tuple[str, str]]) -> None:
@@ -29,7 +29,7 @@ def export(root: Path) -> Path:
 
     plugin = CsvExportPlugin(config=load_config(root))
     plugin.to = str(Path(root) / "grades.csv")
-    with Gradebook(f"sqlite:///{Path(root) / 'gradebook.db'}") as gradebook:
+    with Gradebook(f"sqlite:///{Path(root) / GRADEBOOK}") as gradebook:
         plugin.export(gradebook)
     return Path(plugin.to)
 
@@ -39,7 +39,7 @@ def autograded_scores(root: Path) -> dict[tuple[str, str], tuple[float, float]]:
     from nbgrader.api import Gradebook
 
     scores = {}
-    with Gradebook(f"sqlite:///{Path(root) / 'gradebook.db'}") as gradebook:
+    with Gradebook(f"sqlite:///{Path(root) / GRADEBOOK}") as gradebook:
         for assignment in gradebook.assignments:
             for submission in gradebook.assignment_submissions(assignment.name):
                 scores[(submission.student_id, assignment.name)] = _test_points(submission)
@@ -50,7 +50,7 @@ def submission_score(root: Path, student: str, assignment: str) -> tuple[float, 
     """(autograded score, maximum) of one submission, or None when the gradebook has none."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    with Gradebook(f"sqlite:///{Path(root) / 'gradebook.db'}") as gradebook:
+    with Gradebook(f"sqlite:///{Path(root) / GRADEBOOK}") as gradebook:
         try:
             return _test_points(gradebook.find_submission(assignment, student))
         except MissingEntry:

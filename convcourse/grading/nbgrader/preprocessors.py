@@ -33,6 +33,7 @@ from traitlets import Bool, Enum, Integer
 
 from convcourse.budget import grading_env
 from convcourse.grading import sandbox
+from convcourse.grading.course.folder import checkout_private_paths, private_paths
 from convcourse.grading.nbgrader import kernel_guard
 from convcourse.grading.nbgrader.feedback_page import FeedbackExporter
 from convcourse.grading.nbgrader.kernel_manager import SandboxedKernelManager
@@ -57,7 +58,7 @@ def configure_autograde(c: Any, root: Path, command: str = "") -> None:
     c.Autograde.autograde_preprocessors = [
         GradingExecute if pp is Execute else pp for pp in traits["autograde_preprocessors"].default()]
     extra = [p for p in os.environ.get(HIDE_ENV, "").split(os.pathsep) if p]
-    hidden = [*sandbox.private_course_paths(root), *sandbox.checkout_private_paths()]
+    hidden = [*private_paths(root), *checkout_private_paths()]
     c.SandboxedKernelManager.hide = list(dict.fromkeys([str(p) for p in hidden] + extra))
     # The training budget: only the graded kernels get it, never a student's own session.
     c.SandboxedKernelManager.kernel_env = grading_env()

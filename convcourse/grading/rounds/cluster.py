@@ -30,6 +30,7 @@ from typing import Callable
 
 from convcourse.budget import BUDGET_ENV
 from convcourse.grading import sandbox
+from convcourse.grading.course.folder import checkout_private_paths
 from convcourse.grading.nbgrader import kernel_template
 from convcourse.grading.rounds import jobs
 from convcourse.grading.rounds.job_server import JobServer
@@ -82,7 +83,7 @@ def worker_template(env: dict[str, str]) -> dict[str, str]:
             if kernel_template.disabled({**os.environ, **env}) or not sandbox.sandbox_status().available:
                 return {}
             try:
-                _template = kernel_template.start_template([str(p) for p in sandbox.checkout_private_paths()], wait=False)
+                _template = kernel_template.start_template([str(p) for p in checkout_private_paths()], wait=False)
             except (OSError, kernel_template.WarmKernelError):
                 return {}
             atexit.register(kernel_template.stop_template, _template)
@@ -111,7 +112,8 @@ def grade_packed(packed: bytes, student: str, assignment: str, timeout: float, e
         unpack(packed, workdir)
         status = _job_server().run(workdir, student, assignment, {**env, **worker_template(env)}, timeout)
         if status == jobs.UNFIT:  # the task fails: the grader records nothing, the next round retries
-            log = (workdir / "job.log").read_text(errors="replace") if (workdir / "job.log").exists() else ""
+            log_file = workdir / jobs.LOG_FILE
+            log = log_file.read_text(errors="replace") if log_file.exists() else ""
             raise WorkerUnfit(f"worker {socket.gethostname()}: {log.strip()[-1500:]}")
         return pack(workdir), status == 0, status is None, time.monotonic() - started
 

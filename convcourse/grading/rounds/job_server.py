@@ -69,17 +69,12 @@ class JobServer:
 
 
 def _child(request: dict) -> None:
-    """In the forked child: the job's environment and log, then the job itself; never returns."""
+    """In the forked child: the job's log and environment, then the job itself; never returns."""
     from convcourse.grading.rounds import jobs
 
     code = 1
     try:
-        workdir = Path(request["args"][0])
-        log = os.open(workdir / "job.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(log, 1)  # stdout is the server's reply pipe: nothing of the job may land there
-        os.dup2(log, 2)
+        jobs.capture_log(Path(request["args"][0]))  # stdout was the server's reply pipe: nothing of the job lands there
         os.environ.update(request["env"])
         code = jobs.main(request["args"])
     except BaseException:  # noqa: BLE001 - the worker reads job.log

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from convcourse.grading.course.gradebook import load_config
+from convcourse.grading.course.gradebook import GRADEBOOK, load_config
 from convcourse.grading.nbgrader.kernel_template import COLD_START, WARM_START
 
 SCRATCH_PREFIX = "convcourse-grade-"
 STARTUP_SLACK = 120  # seconds a job may take beyond its notebooks' time limits
-UNFIT = 3  # exit status of `python -m convcourse.grading.rounds.jobs` on a machine that cannot grade
+UNFIT = 3  # exit status of a job on a machine that cannot grade (:func:`main`)
+LOG_FILE = "job.log"  # in the job's scratch course: everything the job printed
 
 
 @dataclass(frozen=True)
@@ -88,18 +89,28 @@ def prepare(course_root: Path, student: str, assignment: str, scratch: Path, tim
     workdir = scratch / f"{student}--{assignment}"
     workdir.mkdir(parents=True)
     shutil.copy2(root / "nbgrader_config.py", workdir / "nbgrader_config.py")
-    with sqlite3.connect(root / "gradebook.db") as live, sqlite3.connect(workdir / "gradebook.db") as copy:
+    with sqlite3.connect(root / GRADEBOOK) as live, sqlite3.connect(workdir / GRADEBOOK) as copy:
         live.backup(copy)
     copy_regular_files(root / "source" / assignment, workdir / "source" / assignment, skip_notebooks=True)
     copy_regular_files(root / "submitted" / student / assignment, workdir / "submitted" / student / assignment)
     return Job(student, assignment, workdir, timeout)
 
 
+def capture_log(workdir: Path) -> None:
+    """In a job's process, before anything else: stdin from /dev/null, stdout and stderr into the job's log.
+
+    The one place a job's output is sent, for local jobs and a worker's alike (the grader reads it afterwards).
+    """
+    log = os.open(Path(workdir) / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    for fd, target in ((null, 0), (log, 1), (log, 2)):
+        os.dup2(fd, target)
+    os.close(log)
+    os.close(null)
+
+
 def autograde(workdir: Path, student: str, assignment: str) -> int:
-    """Run nbgrader's autograde on the scratch course in ``workdir``, output to job.log; 0 when it succeeded."""
-    log = os.open(Path(workdir) / "job.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
+    """Run nbgrader's autograde on the scratch course in ``workdir``; 0 when it succeeded (its output: stdout)."""
     code = 1
     try:
         os.chdir(workdir)
@@ -140,6 +151,7 @@ def _synchronous_off(connection, _record) -> None:
 
 def _work(job: Job) -> None:
     """In the forked worker process: autograde the job's scratch course and exit with its status."""
+    capture_log(job.workdir)
     os._exit(autograde(job.workdir, job.student, job.assignment))
 
 
@@ -196,7 +208,7 @@ def job_result(job: Job, ok: bool, seconds: float) -> Result:
     """How a finished job went, read from its scratch course (and its log when it failed)."""
     graded = (job.workdir / "autograded" / job.student / job.assignment).is_dir()
     folder = job.workdir / "submitted" / job.student / job.assignment
-    log = job.workdir / "job.log"
+    log = job.workdir / LOG_FILE
     text = log.read_text(errors="replace") if log.exists() else ""
     problem = "" if ok else diagnose(folder, job.assignment) or _problem(text)
     return Result(job, ok, graded, seconds, problem, cold=_cold_start(text), warm=text.count(WARM_START))
@@ -235,7 +247,7 @@ def _problem(log: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m convcourse.grading.rounds.jobs WORKDIR STUDENT ASSIGNMENT``: one job on a machine of its own.
+    """``WORKDIR STUDENT ASSIGNMENT``: one job on a machine of its own (a Dask worker's job server runs it).
 
     Checks first what the grader checked for local jobs (the sandbox, MNIST on disk); exit status
     UNFIT when this machine cannot grade, so that no zero is recorded for want of a sandbox or data.
@@ -251,7 +263,3 @@ def main(argv: list[str]) -> int:
         print(error, file=sys.stderr, flush=True)
         return UNFIT
     return autograde(Path(workdir), student, assignment)
-
-
-if __name__ == "__main__":
-    os._exit(main(sys.argv[1:]))

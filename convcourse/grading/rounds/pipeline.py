@@ -25,7 +25,9 @@ from convcourse.grading.course import release
 from convcourse.grading.course.folder import (
     GradingError,
     assignments,
+    checkout_private_paths,
     ensure_data,
+    private_paths,
     require_assignments,
     submissions,
     sync_gradebook,
@@ -64,7 +66,7 @@ def prepare_environment(root: Path, workers: int, allow_unsandboxed: bool | None
     venv_on_path()
     if os.environ.get(DATA_ENV):  # relative to where grading was started, not to a worker's scratch folder
         os.environ[DATA_ENV] = os.path.abspath(os.environ[DATA_ENV])
-    os.environ[HIDE_ENV] = os.pathsep.join(str(p) for p in sandbox.private_course_paths(root))
+    os.environ[HIDE_ENV] = os.pathsep.join(str(p) for p in private_paths(root))
     # Parallel kernels share the cores: a torch thread pool of cores/workers each, unless you chose one.
     os.environ["OMP_NUM_THREADS"] = _USER_THREADS or str(max(1, (os.cpu_count() or 1) // max(1, workers)))
     return isolated
@@ -72,7 +74,7 @@ def prepare_environment(root: Path, workers: int, allow_unsandboxed: bool | None
 
 def _hidden(root: Path) -> list[str]:
     """What no kernel may see, for the kernel template's own sandbox: the course's and the checkout's private files."""
-    paths = [*sandbox.private_course_paths(root), *sandbox.checkout_private_paths()]
+    paths = [*private_paths(root), *checkout_private_paths()]
     return list(dict.fromkeys(str(p) for p in paths))
 
 
@@ -169,7 +171,7 @@ def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolat
         began = time.monotonic()
         job = result.job
         if not result.killed:  # a killed job's gradebook copy may be half-written: keep what was recorded
-            merge(root, job)
+            merge(root, job.workdir, job.student, job.assignment)
             state["/".join((job.student, job.assignment))] = {"digest": digests[(job.student, job.assignment)],
                                                               "autograded": result.graded}
         report.graded.append(result)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convcourse.grading.course.gradebook import load_config
+from convcourse.grading.course.gradebook import GRADEBOOK, load_config
 
 
 def pay_once(root: Path) -> bool:
@@ -37,7 +37,7 @@ def _gradebook_queries(root: Path) -> None:
                "find_grade": (name, name, name, nobody), "find_comment": (name, name, name, nobody),
                "find_grade_cell": (name, name, name), "find_solution_cell": (name, name, name),
                "find_source_cell": (name, name, name)}
-    db = Path(root) / "gradebook.db"
+    db = Path(root) / GRADEBOOK
     if not db.is_file():
         raise FileNotFoundError(db)  # nbgrader would create one, with its own schema migration
     with Gradebook(f"sqlite:///{db}") as gradebook:

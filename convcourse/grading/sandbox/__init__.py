@@ -29,7 +29,6 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 ALLOW_ENV = "CONVCOURSE_ALLOW_UNSANDBOXED"
 LAUNCHER_MODULE = f"{__name__}.launcher"  # run with -m for every kernel
@@ -130,25 +129,6 @@ def require_sandbox(allow_unsandboxed: bool | None = None) -> bool:
     print(f"\n{'!' * 78}\n{message}\nContinuing WITHOUT the sandbox because you allowed it; "
           f"time and memory limits still apply.\n{'!' * 78}\n", file=sys.stderr, flush=True)
     return False
-
-
-def private_course_paths(course_root: str | os.PathLike) -> list[Path]:
-    """The parts of an nbgrader course a kernel must never see: solutions, submissions, grades."""
-    root = Path(course_root).resolve()
-    names = ("source", "submitted", "autograded", "feedback", "gradebook.db", "gradebook.db-journal",
-             "grades.csv", ".nbgrader.log")
-    return [root / name for name in names]
-
-
-def checkout_private_paths() -> list[Path]:
-    """When this package runs from a course checkout (an editable install), that course's private paths too.
-
-    A course copied elsewhere still has its solutions in the checkout the package is installed from.
-    """
-    import convcourse
-
-    checkout = Path(convcourse.__file__).resolve().parent.parent
-    return private_course_paths(checkout) if (checkout / "nbgrader_config.py").is_file() else []
 
 
 def launcher_command(kernel_cmd: list[str], spec: Spec) -> list[str]:
