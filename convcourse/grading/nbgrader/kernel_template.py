@@ -27,13 +27,12 @@ from pathlib import Path
 from typing import Iterator
 
 from convcourse.budget import grading_env
-from convcourse.grading import sandbox
+from convcourse.grading import sandbox, settings
 from convcourse.grading.nbgrader.kernel_env import kernel_environment
 from convcourse.grading.sandbox import bwrap, fork_server
 from convcourse.mnist_files import DATA_ENV
 
 WARM_ENV = "CONVCOURSE_WARM_KERNELS"  # the round's template folder, for the kernel managers of its jobs
-COLD_ENV = "CONVCOURSE_COLD_KERNELS"  # 1: start every kernel cold, as plain nbgrader does
 COLD_START = "starting the kernel cold"  # the kernel manager's warning in a job's log when a warm start failed
 WARM_START = "kernel forked from the template"  # its note there for each warm kernel
 TEMPLATE_MODULE = fork_server.__name__
@@ -71,8 +70,7 @@ class Template:
 
 def disabled(environ: dict | None = None) -> bool:
     """Whether the instructor asked for cold kernels ($CONVCOURSE_COLD_KERNELS)."""
-    value = (os.environ if environ is None else environ).get(COLD_ENV, "").strip().lower()
-    return value in {"1", "true", "yes", "on"}
+    return settings.switched_on(settings.COLD_KERNELS, environ)
 
 
 def start_template(hide: list[str], tmp_mb: int = sandbox.Limits.tmp_mb, *, wait: bool = True,

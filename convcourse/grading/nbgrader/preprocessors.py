@@ -32,7 +32,7 @@ from nbgrader.preprocessors import Execute, OverwriteCells
 from traitlets import Bool, Enum, Integer
 
 from convcourse.budget import grading_env
-from convcourse.grading import sandbox
+from convcourse.grading import sandbox, settings
 from convcourse.grading.course.folder import checkout_private_paths, private_paths
 from convcourse.grading.nbgrader import kernel_guard
 from convcourse.grading.nbgrader.feedback_page import FeedbackExporter
@@ -46,12 +46,18 @@ GUARD_TIMEOUT = 30  # seconds for the hidden restore step before a test cell
 def configure_autograde(c: Any, root: Path, command: str = "") -> None:
     """Put convcourse's sandboxed preprocessors into nbgrader config ``c`` for the course at ``root``.
 
+    The limits come from :mod:`convcourse.grading.settings` (its defaults, or the environment's
+    values), unless ``c`` sets them itself: the course's own ``nbgrader_config.py`` has the last word.
     Graded kernels get the training budget (:func:`convcourse.budget.grading_budget`). For
     ``nbgrader autograde`` the sandbox is probed now and the command stops (exit status 1, with
     the reason) when it is unavailable and $CONVCOURSE_ALLOW_UNSANDBOXED does not allow going on.
     """
     from nbgrader.converters import Autograde
 
+    for setting in settings.SETTINGS:
+        section, _, name = setting.trait.partition(".")
+        if setting.trait and name not in c[section]:
+            c[section][name] = setting.read()
     traits = Autograde.class_traits()
     c.Autograde.sanitize_preprocessors = [
         RestoreCells if pp is OverwriteCells else pp for pp in traits["sanitize_preprocessors"].default()]

@@ -28,22 +28,14 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from convcourse.budget import BUDGET_ENV
-from convcourse.grading import sandbox
+from convcourse.grading import sandbox, settings
 from convcourse.grading.course.folder import checkout_private_paths
 from convcourse.grading.nbgrader import kernel_template
 from convcourse.grading.rounds import jobs
 from convcourse.grading.rounds.job_server import JobServer
 from convcourse.grading.rounds.jobs import Job, Result, job_result, killed_result
-from convcourse.mnist_files import DATASET_ENV
 
-SCHEDULER_ENV = "CONVCOURSE_SCHEDULER"
-# What a graded kernel on a worker must see as it would locally: the budget, the dataset choice, the
-# sandbox permission and the limits. Not the data folder nor the thread count: those are the worker
-# machine's (its own $CONVCOURSE_DATA or cache, its own cores).
-FORWARDED_ENV = (BUDGET_ENV, DATASET_ENV, sandbox.ALLOW_ENV,
-                 "CONVCOURSE_CELL_TIMEOUT", "CONVCOURSE_NOTEBOOK_TIMEOUT", "CONVCOURSE_KERNEL_MEMORY_MB",
-                 "CONVCOURSE_KERNEL_TMP_MB", "CONVCOURSE_KERNEL_FILE_MB")
+SCHEDULER_ENV = settings.SCHEDULER.name
 
 
 def pack(folder: Path) -> bytes:
@@ -118,11 +110,6 @@ def grade_packed(packed: bytes, student: str, assignment: str, timeout: float, e
         return pack(workdir), status == 0, status is None, time.monotonic() - started
 
 
-def forwarded_env() -> dict[str, str]:
-    """The grader's settings a worker's job needs (see FORWARDED_ENV)."""
-    return {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
-
-
 def run_jobs_on_cluster(tasks: list, address: str, start: Callable[[object], Job],
                         on_done: Callable[[Result], None] | None = None, *, in_flight: int | None = None
                         ) -> list[Result]:
@@ -143,7 +130,7 @@ def run_jobs_on_cluster(tasks: list, address: str, start: Callable[[object], Job
         def submit() -> None:
             job = start(pending.pop(0))
             future = client.submit(grade_packed, pack(job.workdir), job.student, job.assignment, job.timeout,
-                                   forwarded_env(), key=f"grade-{job.student}-{job.assignment}-{time.time_ns()}")
+                                   settings.forwarded(), key=f"grade-{job.student}-{job.assignment}-{time.time_ns()}")
             running[future.key] = job
             queue.add(future)
 
