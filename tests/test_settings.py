@@ -19,8 +19,7 @@ HEADER = "| variable | default | meaning |"
 def test_every_convcourse_variable_the_grading_side_names_is_in_the_table():
     named = {name for path in (ROOT / "convcourse" / "grading").rglob("*.py")
              for name in re.findall(r"CONVCOURSE_[A-Z_]+", path.read_text())}
-    handed_over = {"CONVCOURSE_SANDBOX_HIDE", "CONVCOURSE_WARM_KERNELS"}  # grader -> job through os.environ, for now
-    assert named - {s.name for s in settings.SETTINGS} == handed_over
+    assert named - {s.name for s in settings.SETTINGS} == set()
 
 
 def test_the_limits_in_nbgrader_config_come_from_the_table_or_the_environment(monkeypatch, tmp_path):

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                                  allow_unsandboxed=args.allow_unsandboxed, scheduler=args.scheduler)
         report = pipeline.grade(root, workers=args.jobs, force=args.force, allow_unsandboxed=args.allow_unsandboxed,
                                 scheduler=args.scheduler)
-        print(pipeline.summary(root, report))
+        print(pipeline.summary(report))
         return 0
     except COURSE_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ast
 import math
-import os
 import secrets
 import time
 from pathlib import Path
@@ -38,7 +37,6 @@ from convcourse.grading.nbgrader import kernel_guard
 from convcourse.grading.nbgrader.feedback_page import FeedbackExporter
 from convcourse.grading.nbgrader.kernel_manager import SandboxedKernelManager
 
-HIDE_ENV = "CONVCOURSE_SANDBOX_HIDE"  # more paths to hide, os.pathsep-separated (the grader sets it)
 GUARD_MODULE = kernel_guard.__name__  # imported by name inside the graded kernel
 GUARD_TIMEOUT = 30  # seconds for the hidden restore step before a test cell
 
@@ -63,9 +61,8 @@ def configure_autograde(c: Any, root: Path, command: str = "") -> None:
         RestoreCells if pp is OverwriteCells else pp for pp in traits["sanitize_preprocessors"].default()]
     c.Autograde.autograde_preprocessors = [
         GradingExecute if pp is Execute else pp for pp in traits["autograde_preprocessors"].default()]
-    extra = [p for p in os.environ.get(HIDE_ENV, "").split(os.pathsep) if p]
-    hidden = [*private_paths(root), *checkout_private_paths()]
-    c.SandboxedKernelManager.hide = list(dict.fromkeys([str(p) for p in hidden] + extra))
+    hidden = [*private_paths(root), *checkout_private_paths()]  # a grade round's jobs: Course.job_config
+    c.SandboxedKernelManager.hide = list(dict.fromkeys(str(p) for p in hidden))
     # The training budget: only the graded kernels get it, never a student's own session.
     c.SandboxedKernelManager.kernel_env = grading_env()
     # The same HTML page, with Jinja's compiled templates kept for the process (and the jobs forked from it).
