@@ -29,12 +29,12 @@ from typing import Iterator
 from convcourse.budget import grading_env
 from convcourse.grading import sandbox, settings
 from convcourse.grading.nbgrader.kernel_env import kernel_environment
-from convcourse.grading.sandbox import bwrap, fork_server
+from convcourse.grading.sandbox import bwrap
 from convcourse.mnist_files import DATA_ENV
 
 COLD_START = "starting the kernel cold"  # the kernel manager's warning in a job's log when a warm start failed
 WARM_START = "kernel forked from the template"  # its note there for each warm kernel
-TEMPLATE_MODULE = fork_server.__name__
+TEMPLATE_MODULE = sandbox.FORK_SERVER_MODULE
 READY_TIMEOUT = 180  # seconds for the template's imports
 LAUNCH_TIMEOUT = 120  # seconds for a warden to build one kernel's sandbox
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import importlib
 import itertools
 import json
 import os
@@ -29,6 +30,9 @@ from convcourse.grading.course.gradebook import GRADEBOOK
 from convcourse.grading.rounds import preload
 
 KILLED = "killed"
+# What a job imports, loaded before the first fork (a job's config names the convcourse ones).
+PRELOAD = ("nbgrader.apps", "nbgrader.converters", "convcourse.grading.nbgrader.preprocessors",
+           "convcourse.grading.nbgrader.kernel_manager", "convcourse.grading.rounds.jobs")
 
 
 class JobServer:
@@ -140,11 +144,9 @@ def _reply(number: int, status: str, open_input: bool) -> None:
 
 def main() -> int:
     """Preload what every job imports and probe the sandbox once, then serve."""
-    from nbgrader import apps, converters  # noqa: F401 - imported once, here, for every forked job
-
+    for name in PRELOAD:  # imported once, here, for every forked job: what they import is not this server's business
+        importlib.import_module(name)
     from convcourse.grading import sandbox
-    from convcourse.grading.nbgrader import kernel_manager, preprocessors  # noqa: F401
-    from convcourse.grading.rounds import jobs  # noqa: F401
 
     sandbox.sandbox_status()  # cached for every job
     serve()

@@ -33,7 +33,8 @@ from functools import lru_cache
 from convcourse.grading import settings
 
 ALLOW_ENV = settings.ALLOW_UNSANDBOXED.name
-LAUNCHER_MODULE = f"{__name__}.launcher"  # run with -m for every kernel
+LAUNCHER_MODULE = f"{__name__}.launcher"  # run with -m for every cold kernel
+FORK_SERVER_MODULE = f"{__name__}.fork_server"  # run with -m for a round's kernel template, which forks warm kernels
 
 
 class SandboxUnavailable(RuntimeError):
