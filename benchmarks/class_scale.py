@@ -6,11 +6,11 @@ Copies the course (nbgrader_config.py and source/), syncs its gradebook, then gr
 gradebook to each size: every student with a submission of every assignment, made by nbgrader's own
 ORM, so the gradebook holds the rows real rounds leave. At each size it times, for ``--samples``
 submissions, what the grader does alone for one submission of a round on a Dask cluster: build the
-job's scratch course (``jobs.prepare``), pack it for the worker, unpack the worker's result, and merge
-the scores into the course (``gradebook.merge``). What a worker does in between is not timed: the
-job's scores are written into its scratch gradebook with nbgrader's ORM, as autograde writes them
-(no notebook runs). The median of the samples is the figure. The last line is
-``grader_seconds_per_submission n10=<a> n300=<b> n1000=<c>``.
+job's scratch course (``jobs.prepare``), pack it for the worker, unpack the worker's result, and
+merge the scores into the course (``gradebook.merge``, into the gradebook opened once, as a round
+does). What a worker does in between is not timed: the job's scores are written into its scratch
+gradebook with nbgrader's ORM, as autograde writes them (no notebook runs). The median of the
+samples is the figure. The last line is ``grader_seconds_per_submission n10=<a> n300=<b> n1000=<c>``.
 """
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ import warnings
 from pathlib import Path
 
 from convcourse.grading.course.folder import Course, load_course, sync_gradebook
-from convcourse.grading.course.gradebook import GRADEBOOK, merge
+from convcourse.grading.course.gradebook import GRADEBOOK, merge, opened
 from convcourse.grading.rounds.cluster import pack, unpack
-from convcourse.grading.rounds.jobs import prepare
+from convcourse.grading.rounds.jobs import RESULT, prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,7 +68,7 @@ def job_scores(workdir: Path, name: str, assignment: str) -> None:
     (workdir / "autograded" / name / assignment).mkdir(parents=True, exist_ok=True)
 
 
-def one_submission(course: Course, name: str, assignment: str, scratch: Path) -> float:
+def one_submission(course: Course, live, name: str, assignment: str, scratch: Path) -> float:
     """The grader's seconds for one submission of a cluster round (the worker's part not counted)."""
     began = time.perf_counter()
     job = prepare(course, name, assignment, scratch / "grader", timeout=600)
@@ -77,11 +77,10 @@ def one_submission(course: Course, name: str, assignment: str, scratch: Path) ->
     worker = scratch / "worker"
     unpack(packed, worker)
     job_scores(worker, name, assignment)
-    result = pack(worker)
+    result = pack(worker, RESULT)
     began = time.perf_counter()
-    shutil.rmtree(job.workdir)
     unpack(result, job.workdir)
-    merge(course.gradebook, course.root, job.workdir, name, assignment)
+    merge(live, course.root, job.workdir, name, assignment)
     grader += time.perf_counter() - began
     shutil.rmtree(scratch)
     return grader
@@ -109,11 +108,12 @@ def main(argv: list[str] | None = None) -> int:
             grow_class(course, grown, size)
             grown = size
             seconds = []
-            for sample in range(args.samples):
-                name = student(sample * size // args.samples)
-                assignment = course.assignments[sample % len(course.assignments)]
-                hand_in(course, name, assignment)
-                seconds.append(one_submission(course, name, assignment, Path(folder) / "jobs"))
+            with opened(course.gradebook) as live:  # as a round opens it: once
+                for sample in range(args.samples):
+                    name = student(sample * size // args.samples)
+                    assignment = course.assignments[sample % len(course.assignments)]
+                    hand_in(course, name, assignment)
+                    seconds.append(one_submission(course, live, name, assignment, Path(folder) / "jobs"))
             figures[size] = statistics.median(seconds)
             print(f"n={size}: gradebook {course.gradebook.stat().st_size / 2**20:.1f} MiB, grader "
                   f"{figures[size]:.3f} s per submission (samples {', '.join(f'{s:.3f}' for s in seconds)}; "
