@@ -72,6 +72,13 @@ def assignment_rows(db: Path, name: str) -> str:
     return hashlib.sha256("\n".join(rows).encode()).hexdigest() if rows else ""
 
 
+# Indexes nbgrader's schema lacks for what a merge looks up: a submission's grades and comments by notebook, its
+# notebooks by submission, a student's submissions. Without them each lookup scans a table that grows with the
+# class (benchmarks/class_scale.py, a merge at 1000 students: median 0.082 -> 0.046 s; at 10 students ~0.04 s).
+_INDEXES = (("grade", "notebook_id"), ("comment", "notebook_id"), ("submitted_notebook", "assignment_id"),
+            ("submitted_assignment", "student_id"))
+
+
 @contextmanager
 def opened(gradebook: Path):
     """nbgrader's Gradebook on ``gradebook``, open for as long as a round merges into it.
@@ -81,6 +88,10 @@ def opened(gradebook: Path):
     """
     from nbgrader.api import Gradebook
 
+    if Path(gradebook).is_file():
+        with closing(sqlite3.connect(gradebook)) as db, db:
+            for table, column in _INDEXES:
+                db.execute(f"CREATE INDEX IF NOT EXISTS convcourse_{table}_{column} ON {table} ({column})")
     with _quiet_sqlalchemy(), Gradebook(f"sqlite:///{gradebook}") as live:
         yield live
 
