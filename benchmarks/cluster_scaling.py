@@ -25,8 +25,8 @@ from pathlib import Path
 
 from grading_speed import course_copy, hand_in
 
-from convcourse.grading.pipeline import grade
-from convcourse.grading.report import autograded_scores
+from convcourse.grading.course.report import autograded_scores
+from convcourse.grading.rounds.pipeline import grade
 
 
 def start_cluster(folder: Path, workers: int, cores: int) -> tuple[str, list[subprocess.Popen]]:

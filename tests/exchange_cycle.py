@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 from accounts import ROOT, Account, account, give, login_env, python, run_as
 
-from convcourse.grading import samples
+from convcourse.grading.demo import samples
 
 ASSIGNMENT = "output_dimensions"  # the cheapest to grade
 COURSE_ID = "convcourse"

@@ -9,9 +9,10 @@ from nbgrader.utils import determine_grade
 from tiny_course import tiny_notebook
 from traitlets.config import Config
 
-from convcourse.grading import hostile_cells, sandbox
-from convcourse.grading.points import is_solution_code, is_test
-from convcourse.grading.preprocessors import GradingExecute, strip_token, with_token
+from convcourse.grading import sandbox
+from convcourse.grading.demo import hostile_cells
+from convcourse.grading.demo.points import is_solution_code, is_test
+from convcourse.grading.nbgrader.preprocessors import GradingExecute, strip_token, with_token
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not sandbox.sandbox_status().available, reason=sandbox.sandbox_status().reason)]

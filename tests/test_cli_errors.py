@@ -106,7 +106,7 @@ def test_demo_without_data_and_without_network(tmp_path):
 
 def test_grading_unexpected_error_keeps_its_traceback(tmp_path):
     root = make_course(tmp_path / "course")
-    code = ("import sys\nfrom convcourse.grading import release\n"
+    code = ("import sys\nfrom convcourse.grading.course import release\n"
             "def boom(*a, **k): raise ZeroDivisionError('a bug')\n"
             "release.generate = boom\n"
             f"from convcourse.grading.__main__ import main\nsys.exit(main(['--root', {str(root)!r}, 'release']))")

@@ -21,9 +21,10 @@ import pytest
 from test_grading import GRADING_ENV, course_dir, run_grade
 from tiny_course import ASSIGNMENT, make_course
 
-from convcourse.grading import samples, sandbox
-from convcourse.grading.cluster import pack, unpack
-from convcourse.grading.report import autograded_scores
+from convcourse.grading import sandbox
+from convcourse.grading.course.report import autograded_scores
+from convcourse.grading.demo import samples
+from convcourse.grading.rounds.cluster import pack, unpack
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sandbox.sandbox_status().available,
                                                   reason=f"sandbox unavailable: {sandbox.sandbox_status().reason}")]

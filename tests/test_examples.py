@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from tiny_course import ASSIGNMENT, tiny_notebook
 
-from convcourse.grading import hostile_cells, points, samples
+from convcourse.grading.demo import hostile_cells, points, samples
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,8 +24,8 @@ from accounts import ROOT, as_user, ensure_bubblewrap, python, require_root
 from exchange_cycle import ASSIGNMENT, COURSE_ID, hand_in, solutions, start
 from test_browser import CHROMIUM_ARGS, chromium  # noqa: F401 - chromium is a fixture
 
-from convcourse.grading.release import points
-from convcourse.grading.report import autograded_scores
+from convcourse.grading.course.release import points
+from convcourse.grading.course.report import autograded_scores
 
 pytestmark = [pytest.mark.slow]
 

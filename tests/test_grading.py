@@ -19,10 +19,12 @@ import pytest
 from test_sandbox import Listener
 from tiny_course import ASSIGNMENT, make_course
 
-from convcourse.grading import kernel_env, samples, sandbox
+from convcourse.grading import sandbox
 from convcourse.grading.__main__ import main
-from convcourse.grading.points import is_test
-from convcourse.grading.report import autograded_scores
+from convcourse.grading.course.report import autograded_scores
+from convcourse.grading.demo import samples
+from convcourse.grading.demo.points import is_test
+from convcourse.grading.nbgrader import kernel_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sandbox.sandbox_status().available,
                                                   reason=f"sandbox unavailable: {sandbox.sandbox_status().reason}")]

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from test_sandbox import Listener
 
-from convcourse.grading import samples, sandbox
-from convcourse.grading.course import ASSIGNMENTS
-from convcourse.grading.points import total_points
-from convcourse.grading.report import autograded_scores
+from convcourse.grading import sandbox
+from convcourse.grading.course.folder import ASSIGNMENTS
+from convcourse.grading.course.report import autograded_scores
+from convcourse.grading.demo import samples
+from convcourse.grading.demo.points import total_points
 
 ROOT = Path(__file__).resolve().parent.parent
 # tests/test_as_user.py runs this module again as an ordinary account on one assignment (CI time).

@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from student_notebooks import fill_solutions, run_nbval
 
-from convcourse.grading.course import ASSIGNMENTS
+from convcourse.grading.course.folder import ASSIGNMENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAT_LAYOUT = "0c1610c02b9e0e3ff28426d58f2de26d42e0a335"  # the last commit before convcourse/grading/

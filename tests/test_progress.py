@@ -1,7 +1,7 @@
 """The grade round's progress: a line per finished submission always, tqdm's live line only where asked."""
 import io
 
-from convcourse.grading.progress import Progress, submission_line
+from convcourse.grading.rounds.progress import Progress, submission_line
 
 
 def test_a_finished_submission_is_one_line_with_score_time_and_problem():

@@ -16,8 +16,8 @@ from nbgrader.nbgraderformat import MetadataValidator
 
 from authoring import build
 from convcourse.budget import BUDGET_ENV, grading_budget
-from convcourse.grading import release
-from convcourse.grading.course import ASSIGNMENTS
+from convcourse.grading.course import release
+from convcourse.grading.course.folder import ASSIGNMENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN MARK SCHEME",

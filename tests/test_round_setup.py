@@ -10,8 +10,8 @@ from nbgrader.api import Gradebook
 from nbgrader.apps.api import NbGraderAPI
 from tiny_course import ASSIGNMENT, make_course
 
-from convcourse.grading.course import SYNC_FILE, sync_gradebook
-from convcourse.grading.warmup import warm_up
+from convcourse.grading.course.folder import SYNC_FILE, Course, load_course, sync_gradebook
+from convcourse.grading.rounds.preload import pay_once
 
 
 @pytest.fixture(scope="module")
@@ -38,50 +38,67 @@ def syncs(monkeypatch) -> list[str]:
     return calls
 
 
-def _max_score(root) -> float:
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+def _max_score(path) -> float:
+    """The assignment's points in the gradebook ``path`` (or the course folder's)."""
+    with Gradebook(f"sqlite:///{path if path.suffix == '.db' else path / 'gradebook.db'}") as gradebook:
         return gradebook.find_assignment(ASSIGNMENT).max_score
 
 
 def test_an_unchanged_assignment_is_synced_once(course, syncs):
-    sync_gradebook(course, [ASSIGNMENT])
-    sync_gradebook(course, [ASSIGNMENT])
-    assert syncs == [ASSIGNMENT]
+    sync_gradebook(load_course(course))
+    sync_gradebook(load_course(course))
+    assert syncs == [ASSIGNMENT] * 2  # the course's gradebook and the assignment's job gradebook, once
     assert ASSIGNMENT in json.loads((course / "autograded" / SYNC_FILE).read_text())
 
 
 def test_a_changed_source_is_synced_again(course, syncs):
-    sync_gradebook(course, [ASSIGNMENT])
+    sync_gradebook(load_course(course))
     before = _max_score(course)
     path = course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     notebook = nbformat.read(path, as_version=4)
     test = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_answer")
     test.metadata["nbgrader"]["points"] = 5  # was 2
     nbformat.write(notebook, path)
-    sync_gradebook(course, [ASSIGNMENT])
-    assert syncs == [ASSIGNMENT, ASSIGNMENT]
+    sync_gradebook(load_course(course))
+    assert syncs == [ASSIGNMENT] * 4
     assert _max_score(course) == before + 3
+    assert _max_score(load_course(course).job_gradebook(ASSIGNMENT)) == before + 3
 
 
 def test_a_gradebook_changed_behind_its_back_is_synced_again(course, syncs):
-    sync_gradebook(course, [ASSIGNMENT])
+    sync_gradebook(load_course(course))
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         gradebook.remove_assignment(ASSIGNMENT)
-    sync_gradebook(course, [ASSIGNMENT])
-    assert syncs == [ASSIGNMENT, ASSIGNMENT]
+    sync_gradebook(load_course(course))
+    assert syncs == [ASSIGNMENT] * 4
     assert _max_score(course) == 5  # the tiny course's points, back
 
 
+def test_a_job_gradebook_holds_its_assignment_and_no_student_and_comes_back_when_removed(course, syncs):
+    loaded = load_course(course)
+    with Gradebook(f"sqlite:///{loaded.gradebook}") as gradebook:
+        gradebook.add_student("someone")
+        gradebook.add_submission(ASSIGNMENT, "someone")
+    sync_gradebook(loaded)
+    with Gradebook(f"sqlite:///{loaded.job_gradebook(ASSIGNMENT)}") as gradebook:
+        assert [a.name for a in gradebook.assignments] == [ASSIGNMENT] and gradebook.students == []
+    loaded.job_gradebook(ASSIGNMENT).unlink()
+    sync_gradebook(loaded)
+    assert syncs == [ASSIGNMENT] * 4 and loaded.job_gradebook(ASSIGNMENT).is_file()
+
+
 def test_an_unreadable_record_means_sync_again(course, syncs):
-    sync_gradebook(course, [ASSIGNMENT])
+    sync_gradebook(load_course(course))
     (course / "autograded" / SYNC_FILE).write_text("{not json")
-    sync_gradebook(course, [ASSIGNMENT])
-    assert syncs == [ASSIGNMENT, ASSIGNMENT]
+    sync_gradebook(load_course(course))
+    assert syncs == [ASSIGNMENT] * 4
 
 
-def test_warm_up_renders_a_feedback_page_and_reads_the_gradebook(course, tmp_path):
-    assert warm_up(course) is True
-    assert warm_up(tmp_path / "not-a-course") is False  # a head start only: never an error
+def test_preloading_renders_a_feedback_page_and_reads_the_gradebook(course, tmp_path):
+    loaded = load_course(course)
+    assert pay_once(loaded) is True
+    nowhere = Course(tmp_path / "not-a-course", loaded.config, loaded.assignments, ())
+    assert pay_once(nowhere) is False  # a head start only: never an error
 
 
 def test_feedback_pages_reuse_the_compiled_templates_and_stay_the_same(course, monkeypatch):
@@ -90,10 +107,9 @@ def test_feedback_pages_reuse_the_compiled_templates_and_stay_the_same(course, m
     from nbgrader.converters import GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
 
-    from convcourse.grading.feedback_page import COMPILED, FeedbackExporter
-    from convcourse.grading.gradebook import load_config
+    from convcourse.grading.nbgrader.feedback_page import COMPILED, FeedbackExporter
 
-    config = load_config(course)
+    config = load_course(course).config
     converter = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
     assert converter.exporter_class is FeedbackExporter  # what the course's nbgrader_config.py sets
     page = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Feedback"),
@@ -118,7 +134,7 @@ def test_feedback_pages_reuse_the_compiled_templates_and_stay_the_same(course, m
 
 
 def test_one_worker_starts_each_student_on_the_assignment_with_the_fewest_code_cells(tmp_path):
-    from convcourse.grading.pipeline import quickest_first
+    from convcourse.grading.rounds.pipeline import quickest_first
 
     for assignment, cells in {"a_long": 3, "b_short": 1, "c_mid": 2}.items():
         folder = tmp_path / "source" / assignment

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from convcourse.grading import sandbox
+from convcourse.grading.course.folder import private_paths
 from convcourse.grading.sandbox.cgroup import memory_cgroup_available
 
 STATUS = sandbox.sandbox_status()
@@ -61,7 +62,7 @@ def test_spec_survives_the_command_line():
 
 
 def test_private_course_paths_cover_solutions_submissions_and_grades(tmp_path):
-    hidden = {p.name for p in sandbox.private_course_paths(tmp_path)}
+    hidden = {p.name for p in private_paths(tmp_path)}
     assert {"source", "submitted", "autograded", "feedback", "gradebook.db", "grades.csv"} <= hidden
 
 
@@ -119,7 +120,7 @@ def test_kernel_sees_no_network_no_course_files_and_cannot_write(tmp_path, outsi
     host_file.write_text("x")
     listener = Listener()
     probe = isolation_probe(listener.port, course)
-    hidden = tuple(map(str, sandbox.private_course_paths(course)))
+    hidden = tuple(map(str, private_paths(course)))
     # The course is exposed on purpose (as an ordinary user the sandbox shows only what it is told to),
     # so that its private files are really there to be hidden.
     spec = sandbox.Spec(limits=sandbox.Limits(memory_mb=1500), hide=hidden,

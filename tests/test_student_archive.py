@@ -14,7 +14,7 @@ from nbformat.v4 import new_markdown_cell
 from tiny_course import ASSIGNMENT, make_course
 
 from convcourse import __version__
-from convcourse.grading import student_archive
+from convcourse.grading.course import archive as student_archive
 
 ROOT = Path(__file__).resolve().parents[1]
 

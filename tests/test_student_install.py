@@ -24,8 +24,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from student_notebooks import fill_solutions, run_nbval
 
-from convcourse.grading import student_archive
-from convcourse.grading.course import ASSIGNMENTS
+from convcourse.grading.course import archive as student_archive
+from convcourse.grading.course.folder import ASSIGNMENTS
 
 pytestmark = pytest.mark.slow
 

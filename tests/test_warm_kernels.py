@@ -22,8 +22,10 @@ from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.utils import run_sync
 from test_sandbox import Listener, _alive, isolation_probe, needs_sandbox
 
-from convcourse.grading import sandbox, warm_kernels
-from convcourse.grading.kernel_manager import RECONNECT_MS, GradingKernelClient, SandboxedKernelManager
+from convcourse.grading import sandbox
+from convcourse.grading.course.folder import private_paths
+from convcourse.grading.nbgrader import kernel_template
+from convcourse.grading.nbgrader.kernel_manager import RECONNECT_MS, GradingKernelClient, SandboxedKernelManager
 
 pytestmark = [needs_sandbox]
 ROOT_ROUTE = os.geteuid() == 0
@@ -40,13 +42,13 @@ def outside():
 
 @pytest.fixture(scope="module")
 def template(outside):
-    started = warm_kernels.start_template(hide=[], expose=(str(outside),))
+    started = kernel_template.start_template(hide=[], expose=(str(outside),))
     yield started
-    warm_kernels.stop_template(started)
+    kernel_template.stop_template(started)
     assert not started.folder.exists()
 
 
-def run_dir(template: warm_kernels.Template) -> Path:
+def run_dir(template: kernel_template.Template) -> Path:
     folder = Path(tempfile.mkdtemp(prefix="convcourse-kernel-", dir=template.runs))
     folder.chmod(0o700)
     return folder
@@ -59,7 +61,7 @@ def start_warm(template, code: str, spec: sandbox.Spec | None = None):
     spec = sandbox.Spec(limits=spec.limits, hide=spec.hide, expose=(*spec.expose, str(folder)), owned=(str(folder),))
     env = {"PATH": os.environ["PATH"], "HOME": str(folder), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
     out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-    process = warm_kernels.launch(template.folder, [sys.executable, "-c", textwrap.dedent(code)], env=env,
+    process = kernel_template.launch(template.folder, [sys.executable, "-c", textwrap.dedent(code)], env=env,
                                   cwd=str(folder), spec=spec, stdio=(0, out.fileno(), err.fileno()))
     return process, out, err
 
@@ -94,7 +96,7 @@ def test_a_warm_kernel_is_sandboxed_like_a_cold_one(template, outside):
         print("caps", status["CapEff"].strip(), "dumpable", ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))
         print("new user namespace:", ctypes.CDLL(None, use_errno=True).unshare(0x10000000))
     """)
-    spec = sandbox.Spec(limits=sandbox.Limits(memory_mb=3000), hide=tuple(map(str, sandbox.private_course_paths(course))),
+    spec = sandbox.Spec(limits=sandbox.Limits(memory_mb=3000), hide=tuple(map(str, private_paths(course))),
                         expose=(str(course),))
     try:
         done = run_warm(template, probe, spec)
@@ -150,7 +152,7 @@ def test_a_warm_kernel_dies_when_its_grader_lets_go(template):
     folder = run_dir(template)
     spec = sandbox.Spec(expose=(str(folder),), owned=(str(folder),))
     code = f"import subprocess; subprocess.run(['sleep', '{token}'])"
-    process = warm_kernels.launch(template.folder, [sys.executable, "-c", code], env={"PATH": os.environ["PATH"]},
+    process = kernel_template.launch(template.folder, [sys.executable, "-c", code], env={"PATH": os.environ["PATH"]},
                                   cwd=str(folder), spec=spec)
     deadline = time.monotonic() + 10
     while not _alive(token) and time.monotonic() < deadline:
@@ -166,8 +168,8 @@ def test_a_warm_kernel_dies_when_its_grader_lets_go(template):
 def test_a_memory_cap_the_preloaded_modules_would_eat_is_refused(template):
     folder = run_dir(template)
     spec = sandbox.Spec(limits=sandbox.Limits(memory_mb=512), expose=(str(folder),), owned=(str(folder),))
-    with pytest.raises(warm_kernels.WarmKernelError, match="preloaded modules take"):
-        warm_kernels.launch(template.folder, [sys.executable, "-c", "pass"], env={}, cwd=str(folder), spec=spec)
+    with pytest.raises(kernel_template.WarmKernelError, match="preloaded modules take"):
+        kernel_template.launch(template.folder, [sys.executable, "-c", "pass"], env={}, cwd=str(folder), spec=spec)
 
 
 @contextmanager
@@ -193,11 +195,10 @@ def kernel(manager: SandboxedKernelManager, cwd: Path):
         run_sync(manager.shutdown_kernel)(now=True)
 
 
-def test_a_warm_ipykernel_runs_cells_plots_inline_and_can_be_interrupted(template, monkeypatch, tmp_path):
-    monkeypatch.setenv(warm_kernels.WARM_ENV, str(template.folder))
-    manager = SandboxedKernelManager(kernel_name="python3", isolate=True)
+def test_a_warm_ipykernel_runs_cells_plots_inline_and_can_be_interrupted(template, tmp_path):
+    manager = SandboxedKernelManager(kernel_name="python3", isolate=True, template=str(template.folder))
     with kernel(manager, tmp_path) as (client, run):
-        assert isinstance(manager.provisioner.process, warm_kernels.WarmProcess)
+        assert isinstance(manager.provisioner.process, kernel_template.WarmProcess)
         printed = run("import sys, matplotlib; print('warm', 'torch' in sys.modules, matplotlib.get_backend())")
         assert "warm True module://matplotlib_inline.backend_inline" in printed
         msg_id = client.execute("import time; time.sleep(60)")
@@ -209,17 +210,16 @@ def test_a_warm_ipykernel_runs_cells_plots_inline_and_can_be_interrupted(templat
     assert not run_sync(manager.is_alive)() and not run_dir_path.exists()
 
 
-def test_a_kernel_the_template_cannot_serve_starts_cold_and_still_works(template, monkeypatch, tmp_path):
-    monkeypatch.setenv(warm_kernels.WARM_ENV, str(template.folder))
-    manager = SandboxedKernelManager(kernel_name="python3", isolate=True, memory_mb=512)  # below the preloaded modules
+def test_a_kernel_the_template_cannot_serve_starts_cold_and_still_works(template, tmp_path):
+    manager = SandboxedKernelManager(kernel_name="python3", isolate=True, memory_mb=512,
+                                     template=str(template.folder))  # below the preloaded modules
     with kernel(manager, tmp_path) as (_, run):
         assert isinstance(manager.provisioner.process, subprocess.Popen)  # the launcher's process: cold
         assert "cold False" in run("import sys; print('cold', 'torch' in sys.modules)")
 
 
-def test_the_grading_client_reaches_a_new_kernel_without_zmqs_100_ms_retry(template, monkeypatch, tmp_path):
-    monkeypatch.setenv(warm_kernels.WARM_ENV, str(template.folder))
-    manager = SandboxedKernelManager(kernel_name="python3", isolate=True)
+def test_the_grading_client_reaches_a_new_kernel_without_zmqs_100_ms_retry(template, tmp_path):
+    manager = SandboxedKernelManager(kernel_name="python3", isolate=True, template=str(template.folder))
     run_sync(manager.start_kernel)(cwd=str(tmp_path))
     client = manager.client()  # what nbclient asks the manager for
     try:
@@ -234,7 +234,7 @@ def test_the_grading_client_reaches_a_new_kernel_without_zmqs_100_ms_retry(templ
 
 
 def test_a_kernel_asked_for_while_the_template_imports_starts_at_once_one_at_a_time(outside):
-    fresh = warm_kernels.start_template(hide=[], wait=False)  # as a round starts it
+    fresh = kernel_template.start_template(hide=[], wait=False)  # as a round starts it
     try:
         early, out, _ = start_warm(fresh, "import sys, time; print('early', 'torch._dynamo' not in sys.modules, "
                                           "flush=True); import torch; print('works', int(torch.ones(3).sum()), "
@@ -250,18 +250,18 @@ def test_a_kernel_asked_for_while_the_template_imports_starts_at_once_one_at_a_t
         early.kill()
         assert early.wait(30) != 0
     finally:
-        warm_kernels.stop_template(fresh)
+        kernel_template.stop_template(fresh)
 
 
 def test_a_template_that_dies_while_importing_is_reported_at_once_even_with_an_early_kernel(outside):
-    fresh = warm_kernels.start_template(hide=[], wait=False)
+    fresh = kernel_template.start_template(hide=[], wait=False)
     try:
         early, _, _ = start_warm(fresh, "import time; time.sleep(120)")
         fresh.process.kill()  # the template only: its early kernel's warden lives on
         began = time.monotonic()
-        with pytest.raises(warm_kernels.WarmKernelError, match="did not start"):
+        with pytest.raises(kernel_template.WarmKernelError, match="did not start"):
             fresh.wait_ready(timeout=60)
         assert time.monotonic() - began < 10  # the end of its "ready" pipe, not the timeout
         early.kill()
     finally:
-        warm_kernels.stop_template(fresh)
+        kernel_template.stop_template(fresh)

@@ -2,7 +2,7 @@
 
 Points: test_square 1, test_answer 2, test_square_hidden 1 (autograded, 4 in all) and a manually
 graded markdown answer worth 1. The expected scores in the tests are computed from these notebooks
-by convcourse.grading.samples, never typed in.
+by convcourse.grading.demo.samples, never typed in.
 """
 from __future__ import annotations
 
@@ -55,9 +55,9 @@ def make_course(folder: Path) -> Path:
     source = folder / "source" / ASSIGNMENT
     source.mkdir(parents=True, exist_ok=True)
     nbformat.write(tiny_notebook(), source / f"{ASSIGNMENT}.ipynb")
-    from convcourse.grading.gradebook import nbgrader_api
+    from convcourse.grading.course.gradebook import load_config, nbgrader_api
 
-    result = nbgrader_api(folder).generate_assignment(ASSIGNMENT, force=True, create=True)  # release/ + gradebook
+    result = nbgrader_api(load_config(folder)).generate_assignment(ASSIGNMENT, force=True, create=True)  # release/ + gradebook
     if not result["success"]:
         raise RuntimeError(f"generate_assignment failed:\n{result.get('log')}\n{result.get('error')}")
     return folder

@@ -23,7 +23,7 @@ os.environ.update(CAPS)
 def _patch(name: str, module) -> None:
     if name == "convcourse.hardware":
         module.cpu_native_bf16 = lambda: False
-    elif name == "convcourse.grading.kernel_env":
+    elif name == "convcourse.grading.nbgrader.kernel_env":
         module.ALLOWED = (*module.ALLOWED, *CAPS)
 
 
@@ -31,7 +31,7 @@ class _AfterImport(importlib.abc.MetaPathFinder):
     """Patches the two convcourse modules right after they are first imported."""
 
     def find_spec(self, name, path, target=None):
-        if name not in ("convcourse.hardware", "convcourse.grading.kernel_env"):
+        if name not in ("convcourse.hardware", "convcourse.grading.nbgrader.kernel_env"):
             return None
         sys.meta_path.remove(self)
         try:

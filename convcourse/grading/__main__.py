@@ -3,7 +3,7 @@
 
 Run in the course folder (the one with ``nbgrader_config.py``), or pass ``--root FOLDER``, as with
 nbgrader's own commands. The course's own problems (not a course, no sandbox, nbgrader refused the
-release, missing data, a bad training budget) end with one ``error:`` message and exit status 2;
+release, missing data, a bad setting such as the training budget) end with one ``error:`` message and exit status 2;
 anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
@@ -12,12 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from convcourse.budget import BudgetError, grading_budget
-from convcourse.grading import release, sandbox, student_archive
-from convcourse.grading.course import GradingError, course_root, require_assignments
+from convcourse.budget import BudgetError
+from convcourse.grading import sandbox, settings
+from convcourse.grading.course import archive, release
+from convcourse.grading.course.folder import GradingError, course_root, require_assignments
 
 PROG = "python -m convcourse.grading"
-COURSE_ERRORS = (GradingError, sandbox.SandboxUnavailable, release.ReleaseError, BudgetError)
+COURSE_ERRORS = (GradingError, sandbox.SandboxUnavailable, release.ReleaseError, BudgetError, settings.SettingError)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -40,7 +41,7 @@ def parser() -> argparse.ArgumentParser:
                               "(or set CONVCOURSE_SCHEDULER; default: local worker processes)")
         if name == "demo":
             sub.add_argument("--hostile", action="store_true", help="add the hostile/broken example submissions")
-    arc = commands.add_parser("archive", help=f"zip release/ for students: {student_archive.archive_name()}.zip")
+    arc = commands.add_parser("archive", help=f"zip release/ for students: {archive.archive_name()}.zip")
     arc.add_argument("--out", type=Path, default=None, help="folder for the zip (default: dist/ in the course folder)")
     return top
 
@@ -54,15 +55,15 @@ def main(argv: list[str] | None = None) -> int:
             return _release(root, check=args.check)
         if args.command == "archive":
             return _archive(root, args.out if args.out is not None else root / "dist")
-        grading_budget()  # a bad $CONVCOURSE_MAX_STEPS stops here, not inside nbgrader's config loading
-        from convcourse.grading import pipeline  # nbgrader's imports: only for the commands that grade
+        settings.check()  # a bad $CONVCOURSE_MAX_STEPS or limit stops here, not inside nbgrader's config loading
+        from convcourse.grading.rounds import pipeline  # nbgrader's imports: only for the commands that grade
 
         if args.command == "demo":
             return pipeline.demo(root, workers=args.jobs, force=args.force, hostile=args.hostile,
                                  allow_unsandboxed=args.allow_unsandboxed, scheduler=args.scheduler)
         report = pipeline.grade(root, workers=args.jobs, force=args.force, allow_unsandboxed=args.allow_unsandboxed,
                                 scheduler=args.scheduler)
-        print(pipeline.summary(root, report))
+        print(pipeline.summary(report))
         return 0
     except COURSE_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
@@ -85,7 +86,7 @@ def _archive(root: Path, out: Path) -> int:
     problems = release.check(root, names)  # students must never get notebooks older than source/
     if problems:
         raise release.ReleaseError("release/ is stale; run `make release` first:\n  " + "\n  ".join(problems))
-    print(f"wrote {student_archive.build(root, out)}")
+    print(f"wrote {archive.build(root, out)}")
     return 0
 
 

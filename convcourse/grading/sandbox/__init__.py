@@ -19,7 +19,7 @@
 * where the machine lets it create one, in a memory cgroup of its own capping all its processes
   together at twice the per-process limit (:mod:`convcourse.grading.sandbox.cgroup`).
 
-Only the standard library is imported here.
+Only the standard library (and :mod:`convcourse.grading.settings`, which imports no more) is imported here.
 """
 from __future__ import annotations
 
@@ -29,10 +29,12 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
-ALLOW_ENV = "CONVCOURSE_ALLOW_UNSANDBOXED"
-LAUNCHER_MODULE = f"{__name__}.launcher"  # run with -m for every kernel
+from convcourse.grading import settings
+
+ALLOW_ENV = settings.ALLOW_UNSANDBOXED.name
+LAUNCHER_MODULE = f"{__name__}.launcher"  # run with -m for every cold kernel
+FORK_SERVER_MODULE = f"{__name__}.fork_server"  # run with -m for a round's kernel template, which forks warm kernels
 
 
 class SandboxUnavailable(RuntimeError):
@@ -41,13 +43,13 @@ class SandboxUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource caps for one kernel (sizes in MiB, times in seconds)."""
+    """Resource caps for one kernel (sizes in MiB; the defaults of those one can set: :mod:`convcourse.grading.settings`)."""
 
-    memory_mb: int = 4096
-    file_size_mb: int = 1024
+    memory_mb: int = settings.KERNEL_MEMORY_MB.default
+    file_size_mb: int = settings.KERNEL_FILE_MB.default
     max_processes: int = 256
     open_files: int = 1024
-    tmp_mb: int = 512
+    tmp_mb: int = settings.KERNEL_TMP_MB.default
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def allowed_unsandboxed(flag: bool | None = None) -> bool:
     """The instructor's permission to run without the sandbox: the flag, else $CONVCOURSE_ALLOW_UNSANDBOXED."""
     if flag is not None:
         return flag
-    return os.environ.get(ALLOW_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    return settings.switched_on(settings.ALLOW_UNSANDBOXED)
 
 
 def require_sandbox(allow_unsandboxed: bool | None = None) -> bool:
@@ -130,25 +132,6 @@ def require_sandbox(allow_unsandboxed: bool | None = None) -> bool:
     print(f"\n{'!' * 78}\n{message}\nContinuing WITHOUT the sandbox because you allowed it; "
           f"time and memory limits still apply.\n{'!' * 78}\n", file=sys.stderr, flush=True)
     return False
-
-
-def private_course_paths(course_root: str | os.PathLike) -> list[Path]:
-    """The parts of an nbgrader course a kernel must never see: solutions, submissions, grades."""
-    root = Path(course_root).resolve()
-    names = ("source", "submitted", "autograded", "feedback", "gradebook.db", "gradebook.db-journal",
-             "grades.csv", ".nbgrader.log")
-    return [root / name for name in names]
-
-
-def checkout_private_paths() -> list[Path]:
-    """When this package runs from a course checkout (an editable install), that course's private paths too.
-
-    A course copied elsewhere still has its solutions in the checkout the package is installed from.
-    """
-    import convcourse
-
-    checkout = Path(convcourse.__file__).resolve().parent.parent
-    return private_course_paths(checkout) if (checkout / "nbgrader_config.py").is_file() else []
 
 
 def launcher_command(kernel_cmd: list[str], spec: Spec) -> list[str]:

@@ -117,7 +117,7 @@ def command(cmd: list[str], *, expose: list[str], writable: list[str], hide: lis
             tmp_mb: int, warm: bool = False) -> tuple[list[str], list[int]]:
     """The bwrap command line running ``cmd`` in the sandbox, and the descriptors to pass on with it.
 
-    ``warm``: the sandbox of a warm kernel template (:mod:`convcourse.grading.sandbox.warm`), never of
+    ``warm``: the sandbox of a warm kernel template (:mod:`convcourse.grading.sandbox.fork_server`), never of
     student code itself: it may create user namespaces (each kernel it forks makes its own and then
     forbids them, as ``--disable-userns`` would), and its ``/dev`` is read-only (its kernels share it).
 

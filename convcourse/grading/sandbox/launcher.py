@@ -107,7 +107,7 @@ def _drop_privileges() -> None:
     """In a user namespace of the kernel's own: no further user namespaces, no capabilities, no new privileges.
 
     What bubblewrap's ``--disable-userns`` and its capability drop do, for a kernel whose namespaces were
-    made after a warm fork (:mod:`convcourse.grading.sandbox.warm`) instead of by bubblewrap.
+    made after a warm fork (:mod:`convcourse.grading.sandbox.fork_server`) instead of by bubblewrap.
     """
     libc = mounts.libc()
     with open("/proc/sys/user/max_user_namespaces", "w") as limit:  # needs CAP_SYS_RESOURCE: written before the drop

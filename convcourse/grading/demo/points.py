@@ -1,6 +1,6 @@
 """Points and dependencies of an nbgrader notebook: which cells are tests, what they are worth, what they need.
 
-Pure functions over notebook JSON; :mod:`convcourse.grading.samples` uses them to compute the exact score an
+Pure functions over notebook JSON; :mod:`convcourse.grading.demo.samples` uses them to compute the exact score an
 example submission must get.
 """
 from __future__ import annotations

@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 from convcourse import __version__
-from convcourse.grading.release import ReleaseError
+from convcourse.grading.course.release import ReleaseError
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date zip can store: no build time in the bytes
 _SKIPPED_PARTS = {".ipynb_checkpoints", "__pycache__"}

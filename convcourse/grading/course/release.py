@@ -14,8 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from convcourse.grading.course import ASSIGNMENTS
-from convcourse.grading.gradebook import with_venv_on_path
+from convcourse.grading.course.folder import ASSIGNMENTS
+from convcourse.grading.course.gradebook import with_venv_on_path
 
 COURSE_FILES = ("nbgrader_config.py", "source")  # all that generate_assignment reads
 

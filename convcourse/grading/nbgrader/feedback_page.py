@@ -3,7 +3,7 @@
 nbgrader's ``generate_feedback`` builds a new exporter, so a new Jinja environment, for every run, and
 Jinja parses and compiles the ~10 templates of a feedback page again each time (~0.1 s a page). With
 :class:`FeedbackExporter` the compiled templates stay in memory for the process: the grader compiles
-them once in :func:`convcourse.grading.warmup.warm_up`, and every job forked after it starts with
+them once in :func:`convcourse.grading.rounds.preload.pay_once`, and every job forked after it starts with
 them. A template is compiled again when its source changes (the cache is keyed by its checksum).
 ``configure_autograde`` makes it the course's ``GenerateFeedback.exporter_class``; the page is the same.
 """

@@ -1,10 +1,13 @@
 """Autograde many submissions at once without sharing a gradebook: one working copy per job, merged one by one.
 
 nbgrader grades one submission at a time against one SQLite gradebook. Here every
-(student, assignment) submission gets its own scratch course (the course's nbgrader_config.py, a
-copy of the gradebook, the submission's regular files, the assignment's non-notebook source files),
-and ``nbgrader autograde`` (then ``generate_feedback``) runs there in a forked worker process (forked,
-so nbgrader's slow imports are paid once). Afterwards :func:`merge` copies the scores of that one
+(student, assignment) submission gets its own scratch course (its assignment's job gradebook, which
+holds that assignment and no student, so a job is the size of one submission whatever the size of
+the class; the submission's regular files; the assignment's non-notebook source files), and ``nbgrader autograde``
+(then ``generate_feedback``) runs there in a forked worker process (forked, so nbgrader's slow imports
+are paid once) with the round's :class:`~convcourse.grading.course.folder.Course` config pointed at
+the scratch course (:meth:`Course.job_config`): no job reads ``nbgrader_config.py`` or the grader's
+environment again. Afterwards :func:`~convcourse.grading.course.gradebook.merge` copies the scores of that one
 submission into the real gradebook and its autograded notebook and feedback into the real course, in
 the parent, one job at a time. A job that crashes or runs out of time changes nothing in the real course.
 """
@@ -15,7 +18,6 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import shutil
-import sqlite3
 import sys
 import time
 import traceback
@@ -23,12 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from convcourse.grading.gradebook import load_config
-from convcourse.grading.warm_kernels import COLD_START, WARM_START
+from convcourse.grading.course.folder import Course, GradingError, ensure_data
+from convcourse.grading.course.gradebook import GRADEBOOK, nbgrader_api
+from convcourse.grading.nbgrader.kernel_template import COLD_START, WARM_START
 
 SCRATCH_PREFIX = "convcourse-grade-"
 STARTUP_SLACK = 120  # seconds a job may take beyond its notebooks' time limits
-UNFIT = 3  # exit status of `python -m convcourse.grading.jobs` on a machine that cannot grade
+UNFIT = 3  # exit status of a job on a machine that cannot grade (:func:`main`)
+LOG_FILE = "job.log"  # in the job's scratch course: everything the job printed
+RESULT = (GRADEBOOK, "autograded", "feedback", LOG_FILE)  # what a job adds to its scratch course: all it brings back
 
 
 @dataclass(frozen=True)
@@ -82,33 +87,43 @@ def copy_regular_files(source: Path, destination: Path, *, skip_notebooks: bool 
             shutil.copyfile(path, destination / relative)
 
 
-def prepare(course_root: Path, student: str, assignment: str, scratch: Path, timeout: float) -> Job:
-    """Build the scratch course for one submission (serially, in the parent: the gradebook copy is consistent)."""
-    root = Path(course_root)
+def prepare(course: Course, student: str, assignment: str, scratch: Path, timeout: float) -> Job:
+    """Build the scratch course for one submission: its assignment's job gradebook (no student: the size of the
+    class does not matter), the assignment's non-notebook source files, the submission's regular files."""
+    root = course.root
     workdir = scratch / f"{student}--{assignment}"
     workdir.mkdir(parents=True)
-    shutil.copy2(root / "nbgrader_config.py", workdir / "nbgrader_config.py")
-    with sqlite3.connect(root / "gradebook.db") as live, sqlite3.connect(workdir / "gradebook.db") as copy:
-        live.backup(copy)
+    shutil.copyfile(course.job_gradebook(assignment), workdir / GRADEBOOK)
     copy_regular_files(root / "source" / assignment, workdir / "source" / assignment, skip_notebooks=True)
     copy_regular_files(root / "submitted" / student / assignment, workdir / "submitted" / student / assignment)
     return Job(student, assignment, workdir, timeout)
 
 
-def autograde(workdir: Path, student: str, assignment: str) -> int:
-    """Run nbgrader's autograde on the scratch course in ``workdir``, output to job.log; 0 when it succeeded."""
-    log = os.open(Path(workdir) / "job.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
+def capture_log(workdir: Path) -> None:
+    """In a job's process, before anything else: stdin from /dev/null, stdout and stderr into the job's log.
+
+    The one place a job's output is sent, for local jobs and a worker's alike (the grader reads it afterwards).
+    """
+    log = os.open(Path(workdir) / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    for fd, target in ((null, 0), (log, 1), (log, 2)):
+        os.dup2(fd, target)
+    os.close(log)
+    os.close(null)
+
+
+def autograde(course: Course, job: Job, *, isolate: bool | None = None, template: str = "") -> int:
+    """Run nbgrader's autograde on the job's scratch course; 0 when it succeeded (its output: stdout).
+
+    ``isolate``: the round's sandbox decision (None: the kernel manager probes); ``template``: the
+    folder of the kernel template its kernels fork from ('': they start cold).
+    """
+    workdir, student, assignment = job.workdir, job.student, job.assignment
     code = 1
     try:
         os.chdir(workdir)
         _no_disk_syncs()
-        from nbgrader.apps import NbGraderAPI
-        from nbgrader.coursedir import CourseDirectory
-
-        config = load_config(Path(workdir))
-        api = NbGraderAPI(CourseDirectory(config=config), config=config)
+        api = nbgrader_api(course.job_config(workdir, isolate=isolate, template=template))
         result = api.autograde(assignment, student, force=True, create=True)
         print(result.get("log", ""), result.get("error", ""), sep="\n", flush=True)
         code = 0 if result.get("success") else 1
@@ -138,14 +153,16 @@ def _synchronous_off(connection, _record) -> None:
     connection.execute("PRAGMA synchronous=OFF")
 
 
-def _work(job: Job) -> None:
-    """In the forked worker process: autograde the job's scratch course and exit with its status."""
-    os._exit(autograde(job.workdir, job.student, job.assignment))
+def _work(grade: Callable[[Job], int], job: Job) -> None:
+    """In the forked worker process: ``grade`` the job with its output in its log, and exit with its status."""
+    capture_log(job.workdir)
+    os._exit(grade(job))
 
 
-def run_jobs(tasks: list, workers: int, start: Callable[[object], Job],
+def run_jobs(tasks: list, workers: int, start: Callable[[object], Job], grade: Callable[[Job], int],
              on_done: Callable[[Result], None] | None = None) -> list[Result]:
-    """Run ``start(task)``'s jobs in up to ``workers`` forked processes; kill any that outlive its timeout.
+    """Run ``start(task)``'s jobs, ``grade(job)`` each, in up to ``workers`` forked processes; kill any that outlive
+    its timeout.
 
     ``start`` builds each job's scratch course just before it runs (in this process, one at a time),
     so the scratch space used is a few courses, not the whole class; ``on_done`` gets each result
@@ -172,7 +189,7 @@ def run_jobs(tasks: list, workers: int, start: Callable[[object], Job],
             job = start(pending.pop(0))
             sys.stdout.flush()  # or the fork would carry unwritten output into the worker
             sys.stderr.flush()
-            process = context.Process(target=_work, args=(job,), name=f"grade {job.student}/{job.assignment}")
+            process = context.Process(target=_work, args=(grade, job), name=f"grade {job.student}/{job.assignment}")
             process.start()
             running[process] = (job, time.monotonic())
         for result in finished:
@@ -188,7 +205,7 @@ def run_jobs(tasks: list, workers: int, start: Callable[[object], Job],
 
 
 def killed_result(job: Job, seconds: float) -> Result:
-    """A job stopped at its time limit: no score recorded (its gradebook copy may be half-written)."""
+    """A job stopped at its time limit: no score recorded (its gradebook may be half-written)."""
     return Result(job, False, False, seconds, f"killed after {job.timeout:.0f} s (job time limit)", killed=True)
 
 
@@ -196,7 +213,7 @@ def job_result(job: Job, ok: bool, seconds: float) -> Result:
     """How a finished job went, read from its scratch course (and its log when it failed)."""
     graded = (job.workdir / "autograded" / job.student / job.assignment).is_dir()
     folder = job.workdir / "submitted" / job.student / job.assignment
-    log = job.workdir / "job.log"
+    log = job.workdir / LOG_FILE
     text = log.read_text(errors="replace") if log.exists() else ""
     problem = "" if ok else diagnose(folder, job.assignment) or _problem(text)
     return Result(job, ok, graded, seconds, problem, cold=_cold_start(text), warm=text.count(WARM_START))
@@ -234,24 +251,18 @@ def _problem(log: str) -> str:
     return (errors[-1] if errors else "nbgrader failed without a message; see job.log")[:300]
 
 
-def main(argv: list[str]) -> int:
-    """``python -m convcourse.grading.jobs WORKDIR STUDENT ASSIGNMENT``: one job on a machine of its own.
+def on_worker(course: Course, job: Job, template: str = "") -> int:
+    """One job on a machine of its own (a Dask worker's job server runs it), with its output in its log.
 
     Checks first what the grader checked for local jobs (the sandbox, MNIST on disk); exit status
     UNFIT when this machine cannot grade, so that no zero is recorded for want of a sandbox or data.
     """
-    from convcourse.grading import sandbox
-    from convcourse.grading.course import GradingError, ensure_data
+    from convcourse.grading import sandbox, settings
 
-    workdir, student, assignment = argv
     try:
-        sandbox.require_sandbox()
-        ensure_data()
+        isolate = sandbox.require_sandbox(course.allow_unsandboxed)
+        ensure_data(course.forwarded.get(settings.DATASET.name))
     except (sandbox.SandboxUnavailable, GradingError) as error:
         print(error, file=sys.stderr, flush=True)
         return UNFIT
-    return autograde(Path(workdir), student, assignment)
-
-
-if __name__ == "__main__":
-    os._exit(main(sys.argv[1:]))
+    return autograde(course, job, isolate=isolate, template=template)

@@ -1,8 +1,8 @@
 """Warm kernels: one template process imports torch & co. once, then forks every graded kernel, fully sandboxed.
 
-``python -m convcourse.grading.sandbox.warm --listen-fd N --parent PID [--userns] [--preload MODULE ...]``
+``python -m convcourse.grading.sandbox.fork_server --listen-fd N --parent PID [--userns] [--preload MODULE ...]``
 
-The grader (:mod:`convcourse.grading.warm_kernels`) starts this template with the environment a kernel
+The grader (:mod:`convcourse.grading.nbgrader.kernel_template`) starts this template with the environment a kernel
 gets, hands it a listening Unix socket and connects once per kernel. The template has only imported
 modules: no student code ever runs in it, it never parses a request and it never runs a torch
 operation, so no OpenMP pool, autograd thread or CUDA context exists to be copied into a fork (the
@@ -101,7 +101,7 @@ def serve(listener: socket.socket, parent: int, userns: bool, pending: tuple[str
             if pending:
                 problem = preload(pending.pop(0))
                 if problem:
-                    print(f"convcourse.warm: not preloaded: {problem}", file=sys.stderr, flush=True)
+                    print(f"convcourse fork server: not preloaded: {problem}", file=sys.stderr, flush=True)
                 if not pending:
                     loaded()
             continue
@@ -270,7 +270,7 @@ def _reseed() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Template entry point: import the modules and serve kernels until the grader goes away."""
-    parser = argparse.ArgumentParser(prog="python -m convcourse.grading.sandbox.warm", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m convcourse.grading.sandbox.fork_server", description=__doc__.splitlines()[0])
     parser.add_argument("--listen-fd", type=int, required=True, help="a listening AF_UNIX SOCK_SEQPACKET socket")
     parser.add_argument("--parent", type=int, required=True, help="pid of the grader; the template ends with it")
     parser.add_argument("--userns", action="store_true", help="kernels get a user namespace of their own (bubblewrap)")

@@ -1,11 +1,12 @@
 """The kernel manager of autograding: every kernel starts inside :mod:`convcourse.grading.sandbox`, in a scratch folder.
 
-nbgrader's Execute (here :class:`convcourse.grading.preprocessors.GradingExecute`) creates one of these per notebook.
+nbgrader's Execute (here :class:`convcourse.grading.nbgrader.preprocessors.GradingExecute`) creates one of these per notebook.
 The kernel talks to the grader over Unix sockets (ipc), because it has a network namespace of its
 own, works in a private copy of the notebook's folder, so nothing it writes lands in the course, and
-gets a minimal environment (:mod:`convcourse.grading.kernel_env`), never the grader's. In a grade round
-with a kernel template (:mod:`convcourse.grading.warm_kernels`) the kernel is forked from it, warm, into the
-same sandbox; otherwise, or if the template fails, it starts cold through the launcher.
+gets a minimal environment (:mod:`convcourse.grading.nbgrader.kernel_env`), never the grader's. In a grade round
+with a kernel template (:mod:`convcourse.grading.nbgrader.kernel_template`) the kernel is forked from it, warm, into the
+same sandbox (the round names it in the job's config: ``SandboxedKernelManager.template``); otherwise, or if
+the template fails, it starts cold through the launcher.
 """
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Dict, Integer, List, Unicode, default
 
-from convcourse.grading import sandbox, warm_kernels
-from convcourse.grading.kernel_env import kernel_environment
+from convcourse.grading import sandbox
+from convcourse.grading.nbgrader import kernel_template
+from convcourse.grading.nbgrader.kernel_env import kernel_environment
 from convcourse.mnist_files import DATA_ENV
 
 RECONNECT_MS = 10  # how soon a client tries again to reach a kernel that has not bound its sockets yet
@@ -83,6 +85,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     expose = List(Unicode(), help="extra paths the kernel must reach (e.g. the data folder)").tag(config=True)
     kernel_env = Dict(Unicode(), help="environment variables set for graded kernels (the training budget)").tag(
         config=True)
+    template = Unicode("", help="folder of the round's kernel template: kernels fork from it ('': cold)").tag(config=True)
 
     @default("client_factory")
     def _grading_client(self) -> type[AsyncKernelClient]:
@@ -103,7 +106,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         """Scratch folder, ipc sockets (the kernel has its own network), a private copy of the cwd."""
         if self.isolate is None:
             self.isolate = sandbox.require_sandbox()  # raises SandboxUnavailable unless allowed
-        folder = os.environ.get(warm_kernels.WARM_ENV)
+        folder = self.template
         self._warm = folder if self.isolate and folder and os.path.isdir(folder) else None
         runs = Path(self._warm) / "runs" if self._warm else None  # where its template can reach it
         self._run_dir = Path(tempfile.mkdtemp(prefix="convcourse-kernel-", dir=runs))
@@ -147,18 +150,18 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         """Fork the kernel from the round's template when there is one and it runs this kernelspec; else cold."""
-        if self._warm and self._kernel_cmd and warm_kernels.qualifies(self._kernel_cmd):
+        if self._warm and self._kernel_cmd and kernel_template.qualifies(self._kernel_cmd):
             try:
-                process = warm_kernels.launch(self._warm, self._kernel_cmd, env=kw["env"], cwd=kw["cwd"],
+                process = kernel_template.launch(self._warm, self._kernel_cmd, env=kw["env"], cwd=kw["cwd"],
                                               spec=self._spec())
-            except warm_kernels.WarmKernelError as error:
-                self.log.warning("%s: %s", warm_kernels.COLD_START, error)
+            except kernel_template.WarmKernelError as error:
+                self.log.warning("%s: %s", kernel_template.COLD_START, error)
             else:
                 provisioner = self.provisioner
                 provisioner.process, provisioner.pid, provisioner.pgid = process, process.pid, None
                 provisioner.cwd = kw["cwd"]
                 self._reconcile_connection_info(provisioner.connection_info)
-                self.log.info("%s in %s", warm_kernels.WARM_START, self._warm)
+                self.log.info("%s in %s", kernel_template.WARM_START, self._warm)
                 return
         await super()._async_launch_kernel(kernel_cmd, **kw)
 

@@ -28,7 +28,7 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
 
-from convcourse.grading.hostile_cells import (
+from convcourse.grading.demo.hostile_cells import (
     KILL,
     LOOP,
     OS_EXIT,
@@ -41,7 +41,7 @@ from convcourse.grading.hostile_cells import (
     escape,
     network,
 )
-from convcourse.grading.points import (
+from convcourse.grading.demo.points import (
     is_solution_code,
     is_test,
     nbgrader_meta,
@@ -277,12 +277,3 @@ def write_examples(course_root: Path, assignments: list[str], cases: tuple[str, 
             made.append(submission)
     return made
 
-
-def expected_table(submissions: list[Submission]) -> dict[tuple[str, str], float]:
-    """{(student, assignment): expected score} of generated submissions."""
-    return {(s.student, s.assignment): s.expected for s in submissions}
-
-
-def describe(submissions: list[Submission]) -> str:
-    """One line per submission: student, assignment, expected score, what it is."""
-    return "\n".join(f"{s.student:<20} {s.assignment:<20} {s.expected:>5g}  {s.about}" for s in submissions)

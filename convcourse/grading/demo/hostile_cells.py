@@ -1,4 +1,4 @@
-"""The code of the hostile cells that :mod:`convcourse.grading.samples` plants in otherwise normal submissions."""
+"""The code of the hostile cells that :mod:`convcourse.grading.demo.samples` plants in otherwise normal submissions."""
 from __future__ import annotations
 
 LOOP = "while True:  # an infinite loop\n    pass"

@@ -1,0 +1,1 @@
+"""A grade round: the pipeline, its jobs (local forks or Dask tasks), the workers' job server, progress, preloading."""
