@@ -3,7 +3,8 @@
 A hand task is a solution cell of a source notebook that evaluates on its own (no imports, no earlier
 cell) to plain data (numbers, nested lists, tuples, dicts of them); each value it binds (each entry of
 a dict) is one answer. An answer is found in a text when its numbers appear one after the other with
-only non-numbers between them (a NumPy print, a list, a tensor, an HTML table, a sum written out); an
+only layout between them (spaces, commas, brackets, x, HTML tags: a NumPy print, a list, a tensor, a
+shape, an HTML table, a text grid; words such as "16 of 16" break it); an
 answer of one or two numbers under 100, which any text holds by chance, is found only as a matrix:
 ``[[5]]``, ``tensor([[5.]])``, a one-cell table. ``None`` (an invalid layer) has no number to look
 for; such answers are listed, not searched.
@@ -125,10 +126,22 @@ _TAG = re.compile(r"<[^>]*>")
 _NUMBER = re.compile(r"(?<![A-Za-wyzA-WYZ_\d.])-?(?:\d{1,3}(?:,\d{3})+(?![\d])|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)")
 
 
-def numbers_in(text: str) -> list[float]:
-    """The numbers of a text in order; HTML tags count as separators, thousands separators are read."""
+# What may stand between two numbers of one shown answer: layout, not words ("3x3 kernel: 16 of 16" is no shape).
+_LAYOUT = re.compile(r"[\s,;|*x×\[\](){}]*")
+
+
+def numbers_in(text: str) -> tuple[list[float], list[bool]]:
+    """The numbers of a text in order, and for each whether only layout separates it from the one before.
+
+    HTML tags count as layout; thousands separators are read (804,234 is one number).
+    """
     plain = html.unescape(_TAG.sub(" ", text)).replace("\u2212", "-")
-    return [float(match.replace(",", "")) for match in _NUMBER.findall(plain)]
+    numbers, joined, end = [], [], 0
+    for match in _NUMBER.finditer(plain):
+        numbers.append(float(match.group().replace(",", "")))
+        joined.append(bool(numbers[:-1]) and _LAYOUT.fullmatch(plain, end, match.start()) is not None)
+        end = match.end()
+    return numbers, joined
 
 
 def matrix_text(text: str) -> str:
@@ -142,14 +155,15 @@ def matrix_text(text: str) -> str:
 
 
 class Text(NamedTuple):
-    """A text read once: its numbers in order and its matrix form."""
+    """A text read once: its numbers in order, which follow the one before with only layout between, its matrix form."""
 
     numbers: list[float]
+    joined: list[bool]
     matrices: str
 
     @classmethod
     def read(cls, text: str) -> "Text":
-        return cls(numbers_in(text), matrix_text(text))
+        return cls(*numbers_in(text), matrix_text(text))
 
 
 def contains(text: str | Text, answer: Answer) -> bool:
@@ -158,7 +172,8 @@ def contains(text: str | Text, answer: Answer) -> bool:
     if answer.short():
         return bool(answer.matrix) and answer.matrix in text.matrices
     wanted, seen = answer.numbers, text.numbers
-    return any(all(abs(a - b) <= 1e-6 * (1 + abs(b)) for a, b in zip(seen[i:i + len(wanted)], wanted))
+    return any(all(text.joined[i + 1:i + len(wanted)])
+               and all(abs(a - b) <= 1e-6 * (1 + abs(b)) for a, b in zip(seen[i:i + len(wanted)], wanted))
                for i in range(len(seen) - len(wanted) + 1))
 
 

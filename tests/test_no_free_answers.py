@@ -136,8 +136,9 @@ def test_the_detector_reads_every_format_of_a_matrix():
     big = Answer("head", (804234.0,), "")
     assert contains("Linear: 804,234 parameters", big) and contains("804234", big) and not contains("8042345", big)
     shape = Answer("answers[4]", (7.0, 4.0, 8.0), "")
-    assert contains("torch.Size([1, 7, 4, 8])", shape) and contains("7 maps of 4x8", shape)
-    assert not contains("conv2 = 7, 4, 9, 8", shape)
+    assert contains("torch.Size([1, 7, 4, 8])", shape) and contains("7x4x8", shape) and contains("{4: (7, 4, 8)}", shape)
+    assert not contains("conv2 = 7, 4, 9, 8", shape) and not contains("7 maps of 4x8", shape)
+    assert not contains("a 3x3 kernel: 16 of 16 entries", Answer("answers[3]", (3.0, 16.0, 16.0), ""))
 
 
 def test_every_hand_answer_can_be_looked_for():
