@@ -1,0 +1,93 @@
+"""What the notebooks say is what they grade and what they compute.
+
+* The points a heading (or a bold **Question (... N points).**) announces are the points of the graded
+  cells after it, up to the next announcement, in every notebook.
+* Every number the hand notebooks' prose works out is recomputed here, from the course's own data.
+
+Fast: reads the source notebooks; no kernel.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+import torch.nn.functional as F
+
+from convcourse import checks, convviz, shapes
+from convcourse.grading.course import ASSIGNMENTS
+from convcourse.grading.points import nbgrader_meta
+from convcourse.models import ConvModel1, count_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+CLAIM = re.compile(r"^\s*(?:#+|\*\*).*\((?:[^()]*,\s*)?(\d+(?:\.\d+)?) points?\)", re.M)
+
+
+def source(assignment: str) -> nbformat.NotebookNode:
+    return nbformat.read(ROOT / "source" / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def prose(assignment: str) -> str:
+    """The markdown of a source notebook, cells joined, whitespace runs made single spaces."""
+    return re.sub(r"\s+", " ", "\n".join(c.source for c in source(assignment).cells if c.cell_type == "markdown"
+                                         and not nbgrader_meta(c).get("solution")))
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_announced_points_are_the_graded_points_after_them(assignment):
+    sections: list[list] = []  # [announced points, graded points, where]
+    for cell in source(assignment).cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type == "markdown" and not meta.get("solution"):
+            sections += [[float(points), 0.0, cell.source.strip().splitlines()[0]] for points in CLAIM.findall(cell.source)]
+        if meta.get("grade"):
+            assert sections, f"{assignment}: graded cell {meta['grade_id']} comes before any announced points"
+            sections[-1][1] += meta["points"]
+    wrong = [(where, announced, graded) for announced, graded, where in sections if announced != graded]
+    assert not wrong, f"{assignment}: announced vs graded points differ: {wrong}"
+
+
+# ---------------------------------------------------------------- manual_convolution's worked numbers
+
+
+def test_manual_convolution_prose_is_computed():
+    text, x, k = prose("manual_convolution"), checks.example_input(), checks.example_kernel()
+    patch = [row[:3] for row in x[:3]]
+    grids = (patch, k, [[p * w for p, w in zip(prow, krow)] for prow, krow in zip(patch, k)])
+    for row in range(3):  # the table: patch | kernel | products
+        cells = [" ".join(str(int(v)) for v in grid[row]) for grid in grids]
+        assert f"| {cells[0]} | {cells[1]} | {cells[2]} |" in text
+    products = [int(v) for row in grids[2] for v in row]
+    total = sum(products)
+    assert total == checks.conv2d_reference(x, k)[0][0]
+    assert f"{' + '.join(map(str, products))} = **{total}**".replace("+ -", "- ") in text
+    assert f"(5 - 3) / 1 + 1 = {shapes.conv_output_size(5, 3)}" in text
+    assert f"floor((3 - 2) / 2) + 1 = floor(0.5) + 1 = **{shapes.pool2d_output_shape((1, 3, 3), 2, 2)[1]}**" in text
+    # the multi-channel entry worked out: out[0][0, 0]
+    mx, mw = convviz.MULTI_INPUT, convviz.MULTI_FILTERS
+    parts = [sum(mx[c][a][b] * mw[0][c][a][b] for a in range(2) for b in range(2)) for c in range(2)]
+    terms = [" + ".join(f"{mx[c][a][b]}·{mw[0][c][a][b] if mw[0][c][a][b] >= 0 else f'({mw[0][c][a][b]})'}"
+                        for a in range(2) for b in range(2)) for c in range(2)]
+    assert f"Channel 0 gives {terms[0]} = {parts[0]}" in text and f"channel 1 gives {terms[1]} = {parts[1]}" in text
+    want = F.conv2d(torch.tensor(mx, dtype=torch.float64)[None], torch.tensor(mw, dtype=torch.float64))[0, 0, 0, 0]
+    assert f"= {parts[0]} + {parts[1]} = **{int(want)}**" in text
+    patches = F.unfold(torch.zeros(1, 1, 5, 5), (3, 3))
+    assert f"{patches.shape[1]} values per patch, {patches.shape[2]} positions" in text
+
+
+# ---------------------------------------------------------------- output_dimensions' worked numbers
+
+
+def test_output_dimensions_prose_is_computed():
+    text = prose("output_dimensions")
+    assert f"(28 - 5) / 2 = {(28 - 5) / 2}" in "\n".join(c.source for c in source("output_dimensions").cells)
+    fields = shapes.receptive_fields([(3, 1), (3, 1)])
+    assert f"3 + (3 - 1) = {fields[1]} pixels" in text
+    worked = shapes.receptive_fields([(3, 1), (3, 1), (2, 2), (3, 1)])
+    assert f"the fields are {worked[0]}, then 3 + 2 = {worked[1]}, then 5 + 1 = {worked[2]}" in text
+    assert f"6 + 2 · 2 = {worked[3]} pixels" in text
+    conv = ConvModel1(verbose=False).features[1]
+    assert f"32 x 1 x 5 x 5 + 32 = **{count_parameters(conv)}**" in text
+    assert conv.out_channels == 32 and conv.kernel_size == (5, 5) and conv.padding == (2, 2)
