@@ -296,7 +296,7 @@ CELLS = [
       the max-pool: `nn.AdaptiveAvgPool2d(1)` averages each feature map to a single number, then
       `nn.Flatten()` and one `nn.Linear(..., 10)` give the ten class scores.
 
-    Compare the three with the conv layer's 832 (you will need the numbers in the next notebook).
+    Compare the three with the conv layer's 832: where do the parameters of a convolutional network sit?
     """),
     solution("od-param-counts", """
     # param_counts = {"linear": ..., "linear_no_pool": ..., "gap_head": ...}
