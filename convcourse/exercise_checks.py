@@ -28,7 +28,7 @@ RF_NAMES = ("conv 5x5", "conv 3x3", "max-pool 2", "conv 3x3")
 
 
 def _diagnosis() -> Any:
-    return checks._diagnosis()
+    return checks.private_diagnosis()
 
 
 def _tensor_list(value: Any) -> Any:
@@ -50,12 +50,12 @@ def as_maps(name: str, value: Any) -> Maps:
 def _report(name: str, got: Sequence[Matrix], want: Sequence[Matrix], reveal: bool, tol: float = 1e-4) -> str | None:
     if len(got) != len(want):
         return f"{name} has {len(got)} channel(s); it should have {len(want)}, one per filter"
-    reports = [checks._matrix_report(f"{name}[{c}]", g, w, reveal, tol) for c, (g, w) in enumerate(zip(got, want))]
+    reports = [checks.matrix_report(f"{name}[{c}]", g, w, reveal, tol) for c, (g, w) in enumerate(zip(got, want))]
     return "\n".join(r for r in reports if r) or None
 
 
 def _explain(got: Any, want: Any, variants: Callable[[], list], reveal: bool, tol: float = 1e-4) -> str:
-    return checks._explain(lambda: _diagnosis().diagnose(got, want, variants(), reveal=reveal, tol=tol))
+    return checks.explain(lambda: _diagnosis().diagnose(got, want, variants(), reveal=reveal, tol=tol))
 
 
 # ---------------------------------------------------------------- multi-channel convolution
@@ -90,8 +90,8 @@ def random_multi_cases(seed: int, count: int) -> list[MultiCase]:
     for _ in range(count):
         cin, cout, rows, cols = rng.randint(1, 3), rng.randint(1, 3), rng.randint(3, 7), rng.randint(3, 7)
         kh, kw = rng.randint(1, 3), rng.randint(1, 3)
-        cases.append(MultiCase([checks._random_matrix(rng, rows, cols) for _ in range(cin)],
-                               [[checks._random_matrix(rng, kh, kw) for _ in range(cin)] for _ in range(cout)]))
+        cases.append(MultiCase([checks.random_matrix(rng, rows, cols) for _ in range(cin)],
+                               [[checks.random_matrix(rng, kh, kw) for _ in range(cin)] for _ in range(cout)]))
     return cases
 
 
@@ -113,9 +113,9 @@ def check_conv2d_multi(fn: Callable, cases: Sequence[MultiCase], *, name: str = 
     """Check ``fn(x, w)`` (NumPy arrays (C_in, H, W) and (C_out, C_in, kh, kw)) against PyTorch on every case."""
     for case in cases:
         want = conv2d_multi_reference(case.x, case.w)
-        describe = (f"a {len(case.x)}x{checks._size(case.x[0])} input with {len(case.w)} filter(s) of "
-                    f"{len(case.x)}x{checks._size(case.w[0][0])}")
-        got = as_maps(f"the result of {name}", checks._call(name, fn, (np.array(case.x), np.array(case.w)), describe))
+        describe = (f"a {len(case.x)}x{checks.size_text(case.x[0])} input with {len(case.w)} filter(s) of "
+                    f"{len(case.x)}x{checks.size_text(case.w[0][0])}")
+        got = as_maps(f"the result of {name}", checks.call_student(name, fn, (np.array(case.x), np.array(case.w)), describe))
         report = _report(f"the result of {name}", got, want, reveal=True)
         if report:
             raise CheckFailed(f"on {describe}: {report}\n  the case was {case!r}" + _explain(
@@ -136,7 +136,7 @@ def random_batch_cases(seed: int, count: int) -> list[BatchCase]:
     """``count`` random batches of 1-2 images with 1-3 channels, mostly non-square, and 1-3 filters."""
     rng, cases = random.Random(seed), []
     for multi in random_multi_cases(seed, count):
-        images = [multi.x] + [[checks._random_matrix(rng, len(m), len(m[0])) for m in multi.x]
+        images = [multi.x] + [[checks.random_matrix(rng, len(m), len(m[0])) for m in multi.x]
                               for _ in range(rng.randint(0, 1))]
         cases.append(BatchCase(images, multi.w))
     return cases
@@ -165,7 +165,7 @@ def check_conv2d_unfold(fn: Callable, cases: Sequence[BatchCase], *, name: str =
         describe = f"a batch of shape {(len(case.x), len(case.x[0]), *checks.shape_of(case.x[0][0]))} with " \
                    f"filters of shape {(len(case.w), len(case.w[0]), *checks.shape_of(case.w[0][0]))}"
         with _without_conv2d(name):
-            result = checks._call(name, fn, (torch.tensor(case.x, dtype=torch.float32),
+            result = checks.call_student(name, fn, (torch.tensor(case.x, dtype=torch.float32),
                                              torch.tensor(case.w, dtype=torch.float32)), describe)
         got_shape = tuple(getattr(result, "shape", ()))
         if not isinstance(result, torch.Tensor) or got_shape != shape:
@@ -210,17 +210,17 @@ def input_grad_reference(g: Any, k: Any) -> Matrix:
 def random_grad_cases(seed: int, count: int) -> list[GradCase]:
     """``count`` random output gradients (1-5 wide) and kernels (1-4 wide)."""
     rng = random.Random(seed)
-    return [GradCase(checks._random_matrix(rng, rng.randint(1, 5), rng.randint(1, 5)),
-                     checks._random_matrix(rng, rng.randint(1, 4), rng.randint(1, 4))) for _ in range(count)]
+    return [GradCase(checks.random_matrix(rng, rng.randint(1, 5), rng.randint(1, 5)),
+                     checks.random_matrix(rng, rng.randint(1, 4), rng.randint(1, 4))) for _ in range(count)]
 
 
 def check_conv2d_input_grad(fn: Callable, cases: Sequence[GradCase], *, name: str = "conv2d_input_grad") -> None:
     """Check ``fn(g, k)`` (NumPy arrays) against the gradient of conv2d with respect to its input."""
     for case in cases:
         want = input_grad_reference(case.g, case.k)
-        describe = f"a {checks._size(case.g)} output gradient with a {checks._size(case.k)} kernel"
-        result = checks._call(name, fn, (np.array(case.g), np.array(case.k)), describe)
-        checks._check_case(name, result, want, describe, case)
+        describe = f"a {checks.size_text(case.g)} output gradient with a {checks.size_text(case.k)} kernel"
+        result = checks.call_student(name, fn, (np.array(case.g), np.array(case.k)), describe)
+        checks.check_result(name, result, want, describe, case)
 
 
 # ---------------------------------------------------------------- receptive fields
@@ -228,7 +228,7 @@ def check_conv2d_input_grad(fn: Callable, cases: Sequence[GradCase], *, name: st
 
 def field_reference(layers: Sequence[tuple[int, int]]) -> list[int]:
     """The receptive field after each (kernel_size, stride) layer, from a private copy of convcourse.shapes."""
-    return checks._private_shapes().receptive_fields(layers)
+    return checks.private_shapes().receptive_fields(layers)
 
 
 def _as_count(what: str, value: Any) -> int:
@@ -265,7 +265,7 @@ def check_receptive_field(fn: Callable, cases: Sequence[Sequence[tuple[int, int]
     for layers in cases:
         layers = [tuple(layer) for layer in layers]
         want = field_reference(layers)[-1]
-        got = _as_count(f"{name}({layers})", checks._call(name, fn, ([*layers],), f"the layers {layers}"))
+        got = _as_count(f"{name}({layers})", checks.call_student(name, fn, ([*layers],), f"the layers {layers}"))
         if got != want:
             raise CheckFailed(f"{name}({layers}) gives {got}; the right answer is {want}" + _explain(
                 got, want, lambda layers=layers: [v._replace(answer=v.answer[-1])
@@ -277,7 +277,7 @@ def check_receptive_field(fn: Callable, cases: Sequence[Sequence[tuple[int, int]
 
 def parameter_answers() -> dict[str, int]:
     """The parameter-count questions, worked out with a private copy of convcourse.shapes (ConvModel1's layers)."""
-    shapes = checks._private_shapes()
+    shapes = checks.private_shapes()
     conv, head = shapes.Conv2dSpec(32, 5, padding=2), shapes.LinearSpec(128)
     pooled = shapes.trace_shapes((1, 28, 28), [conv, shapes.Pool2dSpec(2, 2), head])
     unpooled = shapes.trace_shapes((1, 28, 28), [conv, head])
@@ -335,10 +335,10 @@ def random_count_cases(seed: int, count: int) -> list[CountCase]:
 
 def check_conv_parameters(fn: Callable, cases: Sequence[CountCase], *, name: str = "conv_parameters") -> None:
     """Check ``fn(in_channels, out_channels, kernel_size, bias)`` counts a Conv2d's weights and biases."""
-    shapes = checks._private_shapes()
+    shapes = checks.private_shapes()
     for case in cases:
         want = shapes.conv2d_parameter_count(case.in_channels, case.out_channels, case.kernel_size, bias=case.bias)
-        got = _as_count(f"{name}{tuple(case)}", checks._call(name, fn, tuple(case), f"{case!r}"))
+        got = _as_count(f"{name}{tuple(case)}", checks.call_student(name, fn, tuple(case), f"{case!r}"))
         if got != want:
             raise CheckFailed(f"{name}{tuple(case)} gives {got:,}; nn.Conv2d has {want:,} parameters" + _explain(
                 got, want, lambda case=case: _diagnosis().count_variants(case.in_channels, case.out_channels,
