@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from itertools import accumulate
 from types import ModuleType
 from typing import Any, NamedTuple
 
@@ -287,7 +288,7 @@ def field_variants(layers: Sequence[tuple[int, int]], pools: Sequence[int] = ())
             found.append(field)
         return tuple(found)
 
-    found = [Variant(fields(grow=lambda r, k: r + k - (r == 1)), "the kernel sizes are added up: a layer adds "
+    found = [Variant(tuple(accumulate(k for k, _ in layers)), "the kernel sizes are added up: a layer adds "
                      "k - 1 of its input's steps to the field (r + (k - 1) * jump), not k"),
              Variant(fields(strides=False), "the strides are left out: after a stride-s layer every step of a later "
                      "kernel spans s times as many input pixels (jump = jump * s)"),

@@ -9,7 +9,7 @@ answer of one or two numbers under 100, which any text holds by chance, is found
 ``[[5]]``, ``tensor([[5.]])``, a one-cell table. ``None`` (an invalid layer) has no number to look
 for; such answers are listed, not searched.
 
-Used by test_no_free_answers.py (whole notebooks) and test_diagnosis.py (failure messages).
+Used by test_no_free_answers.py (whole notebooks) and test_exercise_checks.py (failure messages).
 """
 from __future__ import annotations
 
