@@ -51,6 +51,8 @@ CELLS = [
 
     A layer is **invalid** when the filters' channel count differs from the input's, or when the
     kernel is larger than the padded input ($k_h > H + 2p_h$), because then it fits nowhere.
+    (Vincent Dumoulin's [conv_arithmetic](https://github.com/vdumoulin/conv_arithmetic) animates
+    padding and strides on small grids, with the paper that works the formula out case by case.)
 
     The package can print the formula with numbers filled in. A 28-pixel image, a 5-wide kernel,
     padding 2, stride 1:

@@ -102,6 +102,7 @@ def test_output_dimensions_prose_is_computed():
     worked = shapes.receptive_fields([(3, 1), (3, 1), (2, 2), (3, 1)])
     assert f"the fields are {worked[0]}, then 3 + 2 = {worked[1]}, then 5 + 1 = {worked[2]}" in text
     assert f"6 + 2 · 2 = {worked[3]} pixels" in text
+    assert len(checks.PYTORCH_CASES) == 6 and "on six layers that are not Task 1's" in text
     conv = ConvModel1(verbose=False).features[1]
     assert f"32 x 1 x 5 x 5 + 32 = **{count_parameters(conv)}**" in text
     assert conv.out_channels == 32 and conv.kernel_size == (5, 5) and conv.padding == (2, 2)
