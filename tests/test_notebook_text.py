@@ -23,7 +23,8 @@ from convcourse.grading.points import nbgrader_meta
 from convcourse.models import ConvModel1, count_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
-CLAIM = re.compile(r"^\s*(?:#+|\*\*).*\((?:[^()]*,\s*)?(\d+(?:\.\d+)?) points?\)", re.M)
+HEADING = re.compile(r"^\s*#+.*\((?:[^()]*,\s*)?(\d+(?:\.\d+)?) points?\)", re.M)
+QUESTION = re.compile(r"^\s*\*\*.*\((?:[^()]*,\s*)?(\d+(?:\.\d+)?) points?\)", re.M)
 
 
 def source(assignment: str) -> nbformat.NotebookNode:
@@ -38,16 +39,32 @@ def prose(assignment: str) -> str:
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_announced_points_are_the_graded_points_after_them(assignment):
-    sections: list[list] = []  # [announced points, graded points, where]
+    """A heading's "(N points)" covers the graded cells up to the next heading that announces points; a bold
+    **Question (... N points).** inside it covers those up to the next announcement. A heading counts either its
+    whole section or only what its bold questions leave (both ways are read naturally); a question, exactly its own."""
+    sections: list[dict] = []
     for cell in source(assignment).cells:
         meta = nbgrader_meta(cell)
         if cell.cell_type == "markdown" and not meta.get("solution"):
-            sections += [[float(points), 0.0, cell.source.strip().splitlines()[0]] for points in CLAIM.findall(cell.source)]
+            title = cell.source.strip().splitlines()[0]
+            for points in HEADING.findall(cell.source):
+                sections.append({"title": title, "announced": float(points), "graded": 0.0, "questions": []})
+            for points in QUESTION.findall(cell.source):
+                assert sections, f"{assignment}: a question announces points before any heading does"
+                sections[-1]["questions"].append([float(points), 0.0])
         if meta.get("grade"):
             assert sections, f"{assignment}: graded cell {meta['grade_id']} comes before any announced points"
-            sections[-1][1] += meta["points"]
-    wrong = [(where, announced, graded) for announced, graded, where in sections if announced != graded]
-    assert not wrong, f"{assignment}: announced vs graded points differ: {wrong}"
+            section = sections[-1]
+            section["graded"] += meta["points"]
+            if section["questions"]:
+                section["questions"][-1][1] += meta["points"]
+    wrong = []
+    for section in sections:
+        asked = sum(graded for _, graded in section["questions"])
+        if section["announced"] not in (section["graded"], section["graded"] - asked) or \
+                any(announced != graded for announced, graded in section["questions"]):
+            wrong.append((section["title"], section["announced"], section["graded"], section["questions"]))
+    assert not wrong, f"{assignment}: announced vs graded points differ (heading, announced, graded, questions): {wrong}"
 
 
 # ---------------------------------------------------------------- manual_convolution's worked numbers
