@@ -29,7 +29,7 @@ CELLS = [
     from torch import nn
 
     from convcourse.checks import SHAPE_CASES, compare_function_with_conv2d
-    from convcourse.shapes import formula, receptive_fields
+    from convcourse.shapes import formula
     from convcourse.widgets import ShapeCalculator
     """),
     given_md("""
@@ -225,14 +225,9 @@ CELLS = [
     Padding shifts the field but does not widen it. Worked through for
     conv 3x3 -> conv 3x3 -> max-pool 2 (stride 2) -> conv 3x3: the fields are 3, then 3 + 2 = 5,
     then 5 + 1 = 6 (the pool's own 2x2 window adds one pixel; the jump becomes 2 after it), then
-    6 + 2 · 2 = 10 pixels. The cell below computes the same with `convcourse.shapes.receptive_fields`,
-    which takes the layers as `(kernel_size, stride)` pairs. (The
+    6 + 2 · 2 = 10 pixels. (The
     [cs231n notes on convolutional networks](https://cs231n.github.io/convolutional-networks/) work
     through receptive fields, output sizes and parameter counts for larger networks.)
-    """),
-    given("""
-    print(receptive_fields([(3, 1), (3, 1), (2, 2), (3, 1)]))
-    # NBVAL_CHECK_OUTPUT
     """),
     given_md("""
     Now the stack **conv 5x5 -> conv 3x3 -> max-pool 2 (stride 2) -> conv 3x3**, all convolutions
