@@ -462,7 +462,7 @@ def check_output_shape_function(fn: Callable, cases: Sequence[ShapeCase], *, nam
         want = expected_output_shape(case)
         got = as_shape_answer(f"{name}(...)", _call(name, fn, tuple(case), case.describe()))
         if got != want:
-            verdict = f"the right answer is {want!r}" if reveal else "that is not right (the hand task asks for it)"
+            verdict = f"the right answer is {want!r}" if reveal else "that is not right (a hand task: its answer stays hidden)"
             raise CheckFailed(f"{name} gives {got!r} for {case.describe()}; {verdict}"
                               + _explain(lambda got=got, case=case: _shape_mistake(got, case, reveal=reveal)))
 
