@@ -13,9 +13,10 @@ CELLS = [
 
     1. learn the output-size formula for `nn.Conv2d`,
     2. use it on seven layers written down on paper (two of them cannot work: spot them),
-    3. turn the formula into a function, `output_shape`,
-    4. explore the interactive shape calculator, and
-    5. confirm your answers with real `nn.Conv2d` layers.
+    3. turn the formula into a function, `output_shape`, and check it against real `nn.Conv2d` layers,
+    4. explore the interactive shape calculator,
+    5. work out how much of the image one output pixel sees (its **receptive field**), and
+    6. count a network's parameters, and see where almost all of them sit.
 
     **How this notebook works.** Locked cells are read-only: run them. Replace
     `raise NotImplementedError()` in the cells marked `# YOUR CODE HERE` with your own code, then
@@ -27,7 +28,7 @@ CELLS = [
     import torch
     from torch import nn
 
-    from convcourse.checks import SHAPE_CASES, compare_with_conv2d
+    from convcourse.checks import SHAPE_CASES, compare_function_with_conv2d
     from convcourse.shapes import formula
     from convcourse.widgets import ShapeCalculator
     """),
@@ -50,6 +51,8 @@ CELLS = [
 
     A layer is **invalid** when the filters' channel count differs from the input's, or when the
     kernel is larger than the padded input ($k_h > H + 2p_h$), because then it fits nowhere.
+    (Vincent Dumoulin's [conv_arithmetic](https://github.com/vdumoulin/conv_arithmetic) animates
+    padding and strides on small grids, with the paper that works the formula out case by case.)
 
     The package can print the formula with numbers filled in. A 28-pixel image, a 5-wide kernel,
     padding 2, stride 1:
@@ -73,8 +76,9 @@ CELLS = [
     given_md("""
     For every case write the output shape as a tuple `(C_out, H_out, W_out)` of ints, or `None` if
     no `Conv2d` can compute it. Work them out with the formula (pen and paper or Python
-    arithmetic with `//`), not by running a layer: that comes at the end. Fill in the dictionary
-    `answers`, which maps the case number to your answer.
+    arithmetic with `//`), not by running a layer. Fill in the dictionary `answers`, which maps the
+    case number to your answer. The test cells say which cases are wrong and, where they recognise
+    it, the mistake, but not the answer.
     """),
     solution("od-answers", """
     # answers = {1: (..., ..., ...), 2: ..., 3: ..., 4: ..., 5: ..., 6: ..., 7: ...}
@@ -132,7 +136,8 @@ CELLS = [
     output_shape((1, 28, 28), 16, (1, 5, 5), (1, 1), (2, 2))  # should be (16, 28, 28)
     """),
     tests("od-test-function-visible", 2, """
-    checks.check_output_shape_function(output_shape, list(checks.SHAPE_CASES.values()))
+    # The seven cases are Task 1's: a wrong one is named, its answer is not.
+    checks.check_output_shape_function(output_shape, list(checks.SHAPE_CASES.values()), reveal=False)
     print("output_shape is right on the seven cases")
     """),
     tests("od-test-function-hidden", 2, """
@@ -142,6 +147,27 @@ CELLS = [
     ### BEGIN HIDDEN TESTS
     checks.check_output_shape_function(output_shape, checks.random_shape_cases(seed=1201, count=60))
     ### END HIDDEN TESTS
+    """),
+    given_md("""
+    ## Check against PyTorch
+
+    Now ask PyTorch itself, on six layers that are not Task 1's: the first layers of the networks
+    in the next notebook and some odd ones. For each, the cell below runs your `output_shape`,
+    builds a real `nn.Conv2d` with those settings, passes a tensor of zeros of the input shape
+    through it and reports the output shape (without the batch dimension), or *an error* where
+    PyTorch refuses the layer. Every pair should agree.
+    """),
+    given("""
+    print(compare_function_with_conv2d(output_shape))
+    """),
+    given_md("""
+    Here is one of them spelled out, so you can see what the check does:
+    """),
+    given("""
+    layer = nn.Conv2d(in_channels=32, out_channels=64, kernel_size=3, stride=2, padding=1)
+    x = torch.zeros(1, 32, 28, 28)  # a batch of one input of shape (32, 28, 28)
+    print(layer(x).shape)
+    # NBVAL_CHECK_OUTPUT
     """),
     given_md("""
     ## The shape calculator
@@ -161,31 +187,12 @@ CELLS = [
     ShapeCalculator(input_shape=(1, 28, 28), filters=16, kernel=5, padding=2)
     """),
     given_md("""
-    ## Check against PyTorch
-
-    Finally, ask PyTorch itself. For each case, the cell below builds a real `nn.Conv2d` with those
-    settings, passes a tensor of zeros of the input shape through it, and reports the output shape
-    (without the batch dimension), or *error* where PyTorch refuses. Every line should say `yes`.
-    """),
-    given("""
-    print(compare_with_conv2d(answers))
-    # NBVAL_CHECK_OUTPUT
-    """),
-    given_md("""
-    Here is one of them spelled out, so you can see what the table does:
-    """),
-    given("""
-    layer = nn.Conv2d(in_channels=11, out_channels=7, kernel_size=3, stride=2, padding=1)  # case 4
-    x = torch.zeros(1, 11, 8, 16)  # a batch of one input of shape (11, 8, 16)
-    print(layer(x).shape)
-    # NBVAL_CHECK_OUTPUT
-    """),
-    given_md("""
     ### Question (2 points)
 
-    Case 5 keeps the 256x256 size. For a square `k x k` kernel with stride 1, which padding `p`
-    keeps the height and width unchanged? Derive it from the formula. Why is there no such
-    (symmetric) padding when `k` is even?
+    Networks often keep the height and width of their feature maps from one convolution to the
+    next. For a square `k x k` kernel with stride 1, which padding `p` keeps the height and width
+    unchanged? Derive it from the formula. Why is there no such (symmetric) padding when `k` is
+    even?
     """),
     answer("od-same-padding-answer", 2, """
     *Model answer.* With stride 1 the formula gives $H_{out} = H + 2p - k + 1$. Setting
@@ -198,11 +205,150 @@ CELLS = [
     `padding="same"` does exactly that), which also means the output is shifted by half a pixel.
     """),
     given_md("""
+    ## Task 3: the receptive field (4 points)
+
+    Every unit of a feature map is computed from a patch of the layer below it, that patch from a
+    larger patch of the layer below that, and so on down to the image. The part of the *image* a
+    unit depends on is its **receptive field**: the seed lab's own term for what makes
+    convolutional layers local. A first 3x3 convolution sees 3x3 pixels. A second 3x3
+    convolution on top of it sees 3x3 units of the first layer, neighbours one pixel apart, whose
+    fields overlap: 3 + (3 - 1) = 5 pixels along a side. Two small kernels stacked see as far as one
+    5x5 kernel, with fewer weights and one more non-linearity in between.
+
+    A layer with stride `s` (a pooling layer too) spaces its units `s` times as far apart as the
+    units below it. That spacing in image pixels, the **jump**, grows with every stride, and each
+    later kernel widens the field by `(k - 1)` jumps. Starting from one pixel (r = 1, jump = 1),
+    layer by layer:
+
+    $$r \\leftarrow r + (k - 1) \\cdot \\text{jump}, \\qquad \\text{jump} \\leftarrow \\text{jump} \\cdot s$$
+
+    Padding shifts the field but does not widen it. Worked through for
+    conv 3x3 -> conv 3x3 -> max-pool 2 (stride 2) -> conv 3x3: the fields are 3, then 3 + 2 = 5,
+    then 5 + 1 = 6 (the pool's own 2x2 window adds one pixel; the jump becomes 2 after it), then
+    6 + 2 · 2 = 10 pixels. (The
+    [cs231n notes on convolutional networks](https://cs231n.github.io/convolutional-networks/) work
+    through receptive fields, output sizes and parameter counts for larger networks.)
+    """),
+    given_md("""
+    Now the stack **conv 5x5 -> conv 3x3 -> max-pool 2 (stride 2) -> conv 3x3**, all convolutions
+    with stride 1. Work out, by hand, the receptive field after each of its four layers, and write
+    the four numbers as a list.
+    """),
+    solution("od-fields-by-hand", """
+    # fields_by_hand = [..., ..., ..., ...]  # after the conv 5x5, the conv 3x3, the pool, the last conv 3x3
+    ### BEGIN SOLUTION
+    fields_by_hand = [5, 7, 8, 12]
+    ### END SOLUTION
+    """),
+    tests("od-test-fields-by-hand", 2, """
+    checks.exercises().check_fields_by_hand(fields_by_hand)
+    print("fields_by_hand is right")
+    """),
+    given_md("""
+    Then in code: write `receptive_field(layers)` for a list of `(kernel_size, stride)` pairs,
+    returning the receptive field of one unit after the last layer (an int).
+    """),
+    solution("od-receptive-field", """
+    def receptive_field(layers):
+        \"\"\"Receptive field (pixels along one side) of a unit after layers of (kernel_size, stride) pairs.\"\"\"
+        ### BEGIN SOLUTION
+        field, jump = 1, 1
+        for kernel, stride in layers:
+            field += (kernel - 1) * jump
+            jump *= stride
+        return field
+        ### END SOLUTION
+    """),
+    tests("od-test-receptive-field", 1, """
+    checks.exercises().check_receptive_field(receptive_field, [[(3, 1), (3, 1), (2, 2), (3, 1)], [(7, 2)], [(1, 1)],
+                                                               [(3, 2), (3, 2), (3, 2)]])
+    print("receptive_field is right on the visible stacks")
+    """),
+    tests("od-test-receptive-field-hidden", 1, """
+    # When your notebook is graded, this cell also tries receptive_field on many random stacks.
+    ex = checks.exercises()
+    ex.check_receptive_field(receptive_field, [[(2, 2), (2, 2)]])
+    ### BEGIN HIDDEN TESTS
+    ex.check_receptive_field(receptive_field, ex.random_field_cases(seed=1202, count=40))
+    ### END HIDDEN TESTS
+    """),
+    given_md("""
+    ## Task 4: counting parameters (4 points)
+
+    A `Conv2d` layer holds one kernel per filter and input channel and one bias per filter:
+    `C_out x C_in x kh x kw` weights plus `C_out` biases, whatever the size of the image. The first
+    layer of the next notebook's convolutional model, 32 filters of 5x5 on a grey image, has
+    32 x 1 x 5 x 5 + 32 = **832** parameters. An `nn.Linear(in_features, out_features)` holds
+    `in_features x out_features` weights plus `out_features` biases: one weight for every pair of
+    input value and output unit.
+
+    The lab's `ConvModel1` (in `convcourse.models`) is: conv 5x5 with 32 filters and padding 2 ->
+    ReLU -> max-pool 2 (stride 2) -> Flatten -> `Linear(?, 128)` -> ReLU -> `Linear(128, 10)`, on
+    28x28 grey images. Count, by hand:
+
+    * `"linear"`: the parameters of its first `Linear` layer (the `?` is the number of values that
+      reach it),
+    * `"linear_no_pool"`: the same layer's parameters when the max-pool is left out,
+    * `"gap_head"`: the parameters of a **global-average-pooling head** in place of everything after
+      the max-pool: `nn.AdaptiveAvgPool2d(1)` averages each feature map to a single number, then
+      `nn.Flatten()` and one `nn.Linear(..., 10)` give the ten class scores.
+
+    Compare the three with the conv layer's 832: where do the parameters of a convolutional network sit?
+    """),
+    solution("od-param-counts", """
+    # param_counts = {"linear": ..., "linear_no_pool": ..., "gap_head": ...}
+    ### BEGIN SOLUTION
+    param_counts = {
+        "linear": 32 * 14 * 14 * 128 + 128,        # 28x28 maps pooled to 14x14
+        "linear_no_pool": 32 * 28 * 28 * 128 + 128,
+        "gap_head": 32 * 10 + 10,                  # one average per map: 32 values
+    }
+    ### END SOLUTION
+    """),
+    tests("od-test-param-counts", 2, """
+    checks.exercises().check_parameter_counts(param_counts)
+    print("param_counts is right")
+    """),
+    given_md("""
+    Then in code: write `conv_parameters(in_channels, out_channels, kernel_size, bias=True)` for a
+    `Conv2d` layer, with `kernel_size` a `(kh, kw)` pair; it returns the number of parameters.
+    """),
+    solution("od-conv-parameters", """
+    def conv_parameters(in_channels, out_channels, kernel_size, bias=True):
+        \"\"\"Number of weights and biases of nn.Conv2d(in_channels, out_channels, kernel_size, bias=bias).\"\"\"
+        ### BEGIN SOLUTION
+        kh, kw = kernel_size
+        return out_channels * in_channels * kh * kw + (out_channels if bias else 0)
+        ### END SOLUTION
+    """),
+    given("""
+    layer = nn.Conv2d(32, 64, kernel_size=3)  # the second conv layer of the next notebook's stacked model
+    print("conv_parameters:", conv_parameters(32, 64, (3, 3)), " PyTorch:", sum(p.numel() for p in layer.parameters()))
+    """),
+    tests("od-test-conv-parameters", 1, """
+    ex = checks.exercises()
+    ex.check_conv_parameters(conv_parameters, [ex.CountCase(1, 32, (5, 5)), ex.CountCase(3, 8, (3, 1)),
+                                               ex.CountCase(16, 4, (2, 2), bias=False)])
+    print("conv_parameters is right on the visible layers")
+    """),
+    tests("od-test-conv-parameters-hidden", 1, """
+    # When your notebook is graded, this cell also counts many random layers, some without bias.
+    ex = checks.exercises()
+    ex.check_conv_parameters(conv_parameters, [ex.CountCase(7, 5, (1, 4))])
+    ### BEGIN HIDDEN TESTS
+    ex.check_conv_parameters(conv_parameters, ex.random_count_cases(seed=1203, count=40))
+    ### END HIDDEN TESTS
+    """),
+    given_md("""
     ## What you have seen
 
     * Output height and width: $\\lfloor (H + 2p - k)/s \\rfloor + 1$, separately per direction; output
       channels = number of filters; the filters' channels must match the input's.
-    * Padding $(k-1)/2$ keeps the size of an odd kernel at stride 1; stride 2 roughly halves it.
+    * Padding adds $2p$ to the size before the kernel takes its share; stride 2 roughly halves it.
+    * A unit's receptive field grows by $(k - 1)$ jumps per layer, and every stride multiplies the
+      jump: stacked small kernels and pooling let deep units see large parts of the image.
+    * A convolution's parameters do not depend on the image size; a `Linear` layer after `Flatten`
+      multiplies every value of the feature maps by every unit, which is where the parameters pile up.
 
     In the next notebook, *cnn_experiments*, you will use this to build and train convolutional
     networks on MNIST.

@@ -232,14 +232,19 @@ def maxpool2d_reference(x: Any, size: int, stride: int) -> Matrix:
 
 
 # convviz defines the example numbers that widgets re-exports; a private copy of it cannot have been edited.
+def course_grid(name: str) -> Matrix:
+    """A grid of the course's examples in ``convcourse.convviz`` (EXAMPLE_INPUT, GIF_INPUT, EDGE_KERNEL, ...), privately."""
+    return as_matrix(name, getattr(private_module("convviz"), name))
+
+
 def example_input() -> Matrix:
     """The course's 5x5 example input (``convcourse.widgets.EXAMPLE_INPUT``), from a private copy."""
-    return as_matrix("EXAMPLE_INPUT", private_module("convviz").EXAMPLE_INPUT)
+    return course_grid("EXAMPLE_INPUT")
 
 
 def example_kernel() -> Matrix:
     """The course's 3x3 example kernel (``convcourse.widgets.EXAMPLE_KERNEL``), from a private copy."""
-    return as_matrix("EXAMPLE_KERNEL", private_module("convviz").EXAMPLE_KERNEL)
+    return course_grid("EXAMPLE_KERNEL")
 
 
 class ConvCase(NamedTuple):
@@ -391,20 +396,30 @@ def as_shape_answer(what: str, value: Any) -> tuple[int, int, int] | None:
     return tuple(int(entry) for entry in value)
 
 
-def check_shape_answers(answers: Any, numbers: Sequence[int]) -> None:
-    """Check ``answers[n]`` for each case number ``n``, naming every wrong case without giving the answer away."""
+def answer_entries(answers: Any, keys: Sequence[Any], parse: Callable[[Any, Any], Any], label: Callable[[Any], str],
+                   what: str) -> tuple[list[str], list[tuple[Any, Any]]]:
+    """(problem lines, [(key, parsed answer)]) of a dict of hand answers: a missing or malformed entry is a problem."""
     if not isinstance(answers, dict):
-        raise CheckFailed(f"answers should be a dict {{case number: answer}}, not {type(answers).__name__}")
-    problems, causes = [], {}
-    for number in numbers:
-        if number not in answers:
-            problems.append(f"  case {number}: no answer (answers has no key {number})")
+        raise CheckFailed(f"{what}, not {type(answers).__name__}")
+    problems, parsed = [], []
+    for key in keys:
+        if key not in answers:
+            problems.append(f"  {label(key)}: no answer")
             continue
         try:
-            got = as_shape_answer(f"answers[{number}]", answers[number])
+            parsed.append((key, parse(key, answers[key])))
         except CheckFailed as failure:
-            problems.append(f"  case {number}: {failure}")
-            continue
+            problems.append(f"  {label(key)}: {failure}")
+    return problems, parsed
+
+
+def check_shape_answers(answers: Any, numbers: Sequence[int]) -> None:
+    """Check ``answers[n]`` for each case number ``n``, naming every wrong case without giving the answer away."""
+    problems, parsed = answer_entries(answers, numbers, lambda number, value: as_shape_answer(f"answers[{number}]",
+                                                                                              value),
+                                      lambda number: f"case {number}", "answers should be a dict {case number: answer}")
+    causes: dict[str, list[int]] = {}
+    for number, got in parsed:
         want = expected_output_shape(SHAPE_CASES[number])
         if got != want:
             problems.append(f"  case {number}: {got!r} is not right")
@@ -437,14 +452,19 @@ def random_shape_cases(seed: int, count: int) -> list[ShapeCase]:
     return cases
 
 
-def check_output_shape_function(fn: Callable, cases: Sequence[ShapeCase], *, name: str = "output_shape") -> None:
-    """Check ``fn(input_shape, num_filters, filter_shape, stride, padding)`` on every case."""
+def check_output_shape_function(fn: Callable, cases: Sequence[ShapeCase], *, name: str = "output_shape",
+                                reveal: bool = True) -> None:
+    """Check ``fn(input_shape, num_filters, filter_shape, stride, padding)`` on every case.
+
+    ``reveal=False`` (cases that are also hand tasks) names the wrong case and the mistake, never the answer.
+    """
     for case in cases:
         want = expected_output_shape(case)
         got = as_shape_answer(f"{name}(...)", _call(name, fn, tuple(case), case.describe()))
         if got != want:
-            raise CheckFailed(f"{name} gives {got!r} for {case.describe()}; the right answer is {want!r}"
-                              + _explain(lambda got=got, case=case: _shape_mistake(got, case, reveal=True)))
+            verdict = f"the right answer is {want!r}" if reveal else "that is not right (a hand task: its answer stays hidden)"
+            raise CheckFailed(f"{name} gives {got!r} for {case.describe()}; {verdict}"
+                              + _explain(lambda got=got, case=case: _shape_mistake(got, case, reveal=reveal)))
 
 
 def conv2d_forward_shape(case: ShapeCase) -> tuple[int, int, int] | None:
@@ -457,14 +477,53 @@ def conv2d_forward_shape(case: ShapeCase) -> tuple[int, int, int] | None:
         return None
 
 
+def _same_shape(mine: Any, real: tuple[int, ...] | None) -> bool:
+    """An answer agrees with PyTorch whether it is written as a tuple or a list."""
+    return (tuple(mine) if isinstance(mine, list) else mine) == real
+
+
 def compare_with_conv2d(answers: dict) -> str:
-    """A table of each answer next to what a real ``nn.Conv2d`` forward pass produces."""
+    """A table of each answer next to what a real ``nn.Conv2d`` forward pass produces (the notebooks of before
+    issue 21 call it; it shows the graded cases, so today's notebook compares ``output_shape`` instead)."""
     lines = [f"{'case':<6}{'your answer':<20}{'nn.Conv2d gives':<20}agree"]
     for number, case in SHAPE_CASES.items():
         mine, real = answers.get(number, "(none)"), conv2d_forward_shape(case)
         shown = "error" if real is None else str(real)
-        lines.append(f"{number:<6}{str(mine):<20}{shown:<20}{'yes' if mine == real else 'NO'}")
+        lines.append(f"{number:<6}{str(mine):<20}{shown:<20}{'yes' if _same_shape(mine, real) else 'NO'}")
     return "\n".join(lines)
+
+
+# Layers of the lab's MNIST networks and a few odd ones: none of them is a hand task.
+PYTORCH_CASES: list[ShapeCase] = [
+    ShapeCase((1, 28, 28), 32, (1, 5, 5), (1, 1), (2, 2)),
+    ShapeCase((32, 28, 28), 64, (32, 3, 3), (1, 1), (1, 1)),
+    ShapeCase((32, 28, 28), 64, (32, 3, 3), (2, 2), (1, 1)),
+    ShapeCase((3, 9, 20), 5, (3, 4, 6), (3, 2), (0, 1)),
+    ShapeCase((2, 5, 5), 1, (2, 7, 3)),
+    ShapeCase((4, 12, 12), 8, (3, 3, 3)),
+]
+
+
+def compare_function_with_conv2d(fn: Callable, cases: Sequence[ShapeCase] = PYTORCH_CASES, *,
+                                 name: str = "output_shape") -> str:
+    """A table of ``fn`` on each case next to a real ``nn.Conv2d`` forward pass; CheckFailed if ``fn`` is unwritten."""
+    lines = []
+    for case in cases:
+        mine, real = _call(name, fn, tuple(case), case.describe()), conv2d_forward_shape(case)
+        shown = "an error" if real is None else str(real)
+        lines += [case.describe(), f"    {name} gives {mine}, nn.Conv2d gives {shown}: "
+                  f"{'agree' if _same_shape(mine, real) else 'DIFFERENT'}"]
+    return "\n".join(lines)
+
+
+def exercises() -> ModuleType:
+    """The checks of the later hand exercises (``convcourse.exercise_checks``), loaded fresh from its file."""
+    return private_module("exercise_checks")
+
+
+# The helpers exercise_checks shares, under public names (the code above keeps its short private ones).
+matrix_report, call_student, random_matrix, size_text = _matrix_report, _call, _random_matrix, _size
+check_result, private_shapes, explain, private_diagnosis = _check_case, _private_shapes, _explain, _diagnosis
 
 
 # ---------------------------------------------------------------- models

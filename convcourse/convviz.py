@@ -32,6 +32,37 @@ EXAMPLE_KERNEL: tuple[tuple[int, ...], ...] = (
     (0, -1, 1),
 )
 
+# The seed lab's animated example (the Stanford GIF): a 0/1 image and an X-shaped kernel. The
+# visualiser shows it, so the worked animation never computes the graded example above.
+GIF_INPUT: tuple[tuple[int, ...], ...] = (
+    (1, 1, 1, 0, 0),
+    (0, 1, 1, 1, 0),
+    (0, 0, 1, 1, 1),
+    (0, 0, 1, 1, 0),
+    (0, 1, 1, 0, 0),
+)
+GIF_KERNEL: tuple[tuple[int, ...], ...] = (
+    (1, 0, 1),
+    (0, 1, 0),
+    (1, 0, 1),
+)
+# Two input channels and two filters of shape (2, 2, 2): the multi-channel exercise (graded by hand).
+MULTI_INPUT: tuple[tuple[tuple[int, ...], ...], ...] = (
+    ((1, 2, 0), (0, 1, 3), (2, 0, 1)),
+    ((0, 1, 1), (2, 0, 1), (1, 3, 0)),
+)
+MULTI_FILTERS: tuple[tuple[tuple[tuple[int, ...], ...], ...], ...] = (
+    (((1, 0), (0, -1)), ((2, 1), (0, 0))),
+    (((0, 1), (1, 0)), ((1, -1), (0, 2))),
+)
+# A textbook edge detector (Sobel, x direction): flipping it reverses its sign, so cross-correlation
+# and true convolution disagree visibly on GIF_INPUT.
+EDGE_KERNEL: tuple[tuple[int, ...], ...] = (
+    (1, 0, -1),
+    (2, 0, -2),
+    (1, 0, -1),
+)
+
 
 @dataclass(frozen=True)
 class Tap:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from itertools import accumulate
 from types import ModuleType
 from typing import Any, NamedTuple
 
@@ -194,6 +195,133 @@ def shape_variants(case: Any, oracle: Callable[[Any], tuple | None]) -> list[Var
     return found
 
 
+# ---------------------------------------------------------------- later hand exercises: channels, matrices, gradients,
+# receptive fields and parameter counts (convcourse.exercise_checks). Multi-channel results are compared as one
+# matrix: the rows of every channel (and image) stacked.
+
+
+def stack(maps: Sequence[Any]) -> Matrix:
+    """Nested (..., rows, columns) lists as one matrix: the rows of every leading index, in order."""
+    return [list(row) for m in maps for row in stack(m)] if maps and isinstance(maps[0][0], list) else \
+        [list(row) for row in maps]
+
+
+def _add(a: Matrix, b: Matrix, scale: float = 1.0) -> Matrix:
+    return [[(x + y) * scale for x, y in zip(r, s)] for r, s in zip(a, b)]
+
+
+def sum_maps(mats: Sequence[Matrix], scale: float = 1.0) -> Matrix:
+    """The entry-by-entry sum of same-sized matrices, times ``scale``."""
+    total = [[0.0] * len(mats[0][0]) for _ in mats[0]]
+    for m in mats:
+        total = _add(total, m)
+    return [[v * scale for v in row] for row in total]
+
+
+def multi_conv_variants(x: Sequence[Matrix], w: Sequence[Sequence[Matrix]], conv: Callable) -> list[Variant]:
+    """Stacked (C_out, H', W') answers of the classic multi-channel slips; ``conv`` is the trusted 2-D oracle."""
+    out, cin = range(len(w)), range(len(x))
+
+    def each(kernel: Callable[[int, int], Matrix], channels: Callable[[int], Sequence[int]] = lambda o: cin,
+             scale: float = 1.0) -> Matrix:
+        return stack([sum_maps([conv(x[c], kernel(o, c)) for c in channels(o)], scale) for o in out])
+
+    found = [Variant(each(lambda o, c: w[o][c], lambda o: [0]), "only the first input channel is used: filter o "
+                     "adds up its kernels' results over every input channel c, conv(x[c], w[o, c])"),
+             Variant(each(lambda o, c: w[o][c], scale=1 / len(x)), "the channels are averaged; a filter adds the "
+                     "results of its kernels up (no division)"),
+             Variant(each(lambda o, c: _flip(w[o][c])), "the kernels are flipped; PyTorch's conv2d multiplies each "
+                     "patch by w[o, c] as it is")]
+    if len(w) == len(x):
+        found += [Variant(each(lambda o, c: w[o][c], lambda o: [o]), "each filter sees only the input channel of "
+                          "its own number; filter o has one kernel per input channel, w[o, c], and uses all of them"),
+                  Variant(each(lambda o, c: w[c][o]), "filters and channels are swapped: w has the shape "
+                          "(C_out, C_in, kh, kw), so w[o, c] is filter o's kernel for input channel c")]
+    return found
+
+
+def unfold_variants(x: Sequence[Sequence[Matrix]], w: Sequence[Sequence[Matrix]], conv: Callable) -> list[Variant]:
+    """Stacked (N, C_out, H', W') answers of the classic unfold-and-multiply slips; ``conv`` is the 2-D oracle."""
+    def batch(kernels: Callable[[int, int], Matrix]) -> Matrix:
+        return stack([[sum_maps([conv(image[c], kernels(o, c)) for c in range(len(image))]) for o in range(len(w))]
+                      for image in x])
+
+    found = [Variant(batch(lambda o, c: _flip(w[o][c])), "the kernels are flipped; the rows of w.reshape(C_out, -1) "
+                     "multiply the patches as they are")]
+    kh, kw, cin = len(w[0][0]), len(w[0][0][0]), len(w[0])
+    if kh == kw:
+        found.append(Variant(batch(lambda o, c: _transpose(w[o][c])), "the kernels are transposed: the weights must "
+                             "be flattened row by row, in the order unfold lists each patch"))
+    if cin > 1:  # weights flattened channel-last: (kh, kw, C_in) order against unfold's (C_in, kh, kw)
+        flat = [[v for a in range(kh) for b in range(kw) for v in (w[o][c][a][b] for c in range(cin))]
+                for o in range(len(w))]
+        mixed = [[[[flat[o][(c * kh + a) * kw + b] for b in range(kw)] for a in range(kh)] for c in range(cin)]
+                 for o in range(len(w))]
+        found.append(Variant(batch(lambda o, c: mixed[o][c]), "the weights are flattened in another order than "
+                             "unfold's patches (channel, then row, then column): use w.reshape(C_out, -1) as it is"))
+    return found
+
+
+def input_grad_variants(g: Matrix, k: Matrix, conv: Callable) -> list[Variant]:
+    """The gradient with respect to the input after each classic slip; the right one is conv(pad(g), flip(k))."""
+    padded = _pad(g, len(k) - 1, len(k[0]) - 1)
+    found = [Variant(conv(padded, k), "the kernel is not flipped: each input pixel gets g back through the "
+                     "kernel rotated by 180 degrees, a full convolution with k[::-1, ::-1]")]
+    found += [Variant(conv(padded, _flip(k, rows, not rows)), "the kernel is flipped along one axis only; rotate "
+                      "it by 180 degrees, k[::-1, ::-1]") for rows in (True, False)]
+    if len(k) == len(k[0]):
+        found.append(Variant(conv(padded, _transpose(k)), "the kernel is transposed instead of rotated by 180 degrees "
+                             "(k[::-1, ::-1])"))
+    return found
+
+
+def field_variants(layers: Sequence[tuple[int, int]], pools: Sequence[int] = ()) -> list[Variant]:
+    """Receptive fields after each layer, worked out with each classic slip; ``pools`` index the pooling layers."""
+    def fields(start: int = 1, strides: bool = True, early: bool = False, grow: Callable | None = None,
+               skip: Sequence[int] = ()) -> tuple[int, ...]:
+        field, jump, found = start, 1, []
+        for index, (k, s) in enumerate(layers):
+            if index not in skip:
+                jump = jump * s if early and strides else jump
+                field = grow(field, k) if grow else field + (k - 1) * jump
+                jump = jump * s if strides and not early else jump
+            found.append(field)
+        return tuple(found)
+
+    found = [Variant(tuple(accumulate(k for k, _ in layers)), "the kernel sizes are added up: a layer adds "
+                     "k - 1 of its input's steps to the field (r + (k - 1) * jump), not k"),
+             Variant(fields(strides=False), "the strides are left out: after a stride-s layer every step of a later "
+                     "kernel spans s times as many input pixels (jump = jump * s)"),
+             Variant(fields(early=True), "each layer's own stride is applied before its kernel: a stride widens the "
+                     "steps of the layers after it, not its own"),
+             Variant(fields(grow=lambda r, k: r * k), "the kernel sizes are multiplied: the field grows by "
+                     "(k - 1) * jump per layer"),
+             Variant(fields(start=0), "the field starts at 0: before any layer a unit sees 1 pixel, so r = 1 + the "
+                     "sum of (k - 1) * jump")]
+    if pools:
+        found.append(Variant(fields(skip=pools), "the pooling layer is left out: its 2x2 window widens the field "
+                             "like a kernel, and its stride multiplies the jump"))
+    return found
+
+
+def count_variants(c_in: int, c_out: int, kh: int, kw: int, bias: bool = True, *, linear: bool = False
+                   ) -> list[Variant]:
+    """Parameter counts of a Conv2d (or, ``linear=True``, of a Linear from c_in to c_out) after each classic slip."""
+    weights, biases = c_out * c_in * kh * kw, c_out if bias else 0
+    each = "each output unit" if linear else "each filter (each output channel)"
+    found = [Variant(weights * 2, f"one bias is counted per weight: {each} has one bias"),
+             Variant(weights, f"the biases are left out: {each} has one, {'out_features' if linear else 'out_channels'} "
+                     "in all")] if bias else \
+        [Variant(weights + c_out, "biases are counted, but bias=False means the layer has none")]
+    if not linear:
+        found += [Variant(c_out * kh * kw + biases, "the input channels are left out: each filter has C_in x kh x kw "
+                          "weights, one kernel per input channel")]
+        if bias:
+            found.append(Variant(weights + c_out * c_in, "one bias is counted per input channel: each filter has "
+                                 "one bias, out_channels in all"))
+    return found
+
+
 # ---------------------------------------------------------------- models: which layer, which shape, which cause
 
 
@@ -236,6 +364,10 @@ def _change(layer: Layer, shapes: ModuleType) -> str:
     return text + (f" ({shapes.formula(before, k, s, p, d)})" if formula else "")
 
 
+# output_dimensions asks students to derive the padding that keeps the size: messages point at it, never say it.
+SAME_PADDING = "the padding that solves H_out = H in the formula"
+
+
 def explain_target(layer: Layer, target: tuple[int, int], shapes: ModuleType) -> str:
     """What ``layer`` does to the size and, when one exists, the setting that gives ``target`` instead."""
     kernel, stride = _one(layer.module.kernel_size) or 0, _one(layer.module.stride)
@@ -248,9 +380,10 @@ def explain_target(layer: Layer, target: tuple[int, int], shapes: ModuleType) ->
         except shapes.ShapeError:
             continue
         if tuple(shape) == tuple(target):
-            fix = ", ".join(f"{key}={value}" for key, value in changes.items())
-            verb = "keeps" if tuple(target) == tuple(layer.input_shape[-2:]) else "gives"
-            return f"{_change(layer, shapes)}; {fix} {verb} {target[0]}"
+            keeps = tuple(target) == tuple(layer.input_shape[-2:])
+            fix = ", ".join(SAME_PADDING if keeps and key == "padding" else f"{key}={value}"
+                            for key, value in changes.items())
+            return f"{_change(layer, shapes)}; {fix} {'keeps' if keeps else 'gives'} {target[0]}"
     return _change(layer, shapes)
 
 
@@ -327,7 +460,7 @@ def _linear_cause(before: Sequence[Layer], need: int, maps: tuple[int, ...], fac
             continue
         keep = [replace(spec, padding=(k - 1) // 2)] if layer.kind == "Conv2d" and k and k % 2 else None
         if keep and _one(layer.module.padding) != (k - 1) // 2 and values(specs[:i] + keep + specs[i + 1:]) == need:
-            return f"{_change(layer, shapes)}, so {facts}; padding={(k - 1) // 2} keeps {before_size}"
+            return f"{_change(layer, shapes)}, so {facts}; {SAME_PADDING} keeps {before_size}"
         undone = [replace(spec, stride=1)] if layer.kind == "Conv2d" else []
         if _one(layer.module.stride) != 1 and values(specs[:i] + undone + specs[i + 1:]) == need:
             return f"{_change(layer, shapes)}, so {facts}: in_features must count the maps after it"

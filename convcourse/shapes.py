@@ -18,6 +18,7 @@ __all__ = [
     "pool2d_output_shape",
     "conv2d_parameter_count",
     "formula",
+    "receptive_fields",
     "Conv2dSpec",
     "Pool2dSpec",
     "LinearSpec",
@@ -229,6 +230,23 @@ def formula(size: int, kernel_size: int, stride: int = 1, padding: int | str = 0
         padding = 0
     kernel_term = f"{kernel_size}" if dilation == 1 else f"{dilation}*({kernel_size} - 1) - 1"
     return f"floor(({size} + 2*{padding} - {kernel_term}) / {stride}) + 1 = {out}"
+
+
+def receptive_fields(layers: Sequence[tuple[int, int]]) -> list[int]:
+    """Receptive field (input pixels along one side) of one unit after each layer, for (kernel_size, stride) pairs.
+
+    A layer of kernel k adds (k - 1) steps of the layers before it, each step ``jump`` input pixels
+    wide: r = r + (k - 1) * jump, then jump = jump * stride. Padding moves the field, never widens it.
+    """
+    field, jump, fields = 1, 1, []
+    for index, layer in enumerate(layers):
+        if not (isinstance(layer, (tuple, list)) and len(layer) == 2 and all(_is_int(v) for v in layer)):
+            raise ShapeError(f"layer {index} must be a (kernel_size, stride) pair of ints, got {layer!r}")
+        kernel, stride = (int(v) for v in layer)
+        _positive((kernel, stride), f"layer {index}'s kernel_size and stride")
+        field, jump = field + (kernel - 1) * jump, jump * stride
+        fields.append(field)
+    return fields
 
 
 # ----------------------------------------------------------------------------- layer stacks

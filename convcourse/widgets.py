@@ -12,8 +12,11 @@ from typing import Any
 
 from . import widgetkit as kit
 from .convviz import (
+    EDGE_KERNEL,
     EXAMPLE_INPUT,
     EXAMPLE_KERNEL,
+    GIF_INPUT,
+    GIF_KERNEL,
     ConvPlan,
     ConvStep,
     Number,
@@ -25,8 +28,8 @@ from .convviz import (
 from .layerstack import CONV_MODEL_2, LayerStack
 from .shapes import ShapeError, conv2d_output_shape, conv2d_parameter_count, formula, pool2d_output_shape
 
-__all__ = ["ShapeCalculator", "LayerStack", "ConvVisualiser", "EXAMPLE_INPUT", "EXAMPLE_KERNEL",
-           "CONV_MODEL_2", "single_layer_report"]
+__all__ = ["ShapeCalculator", "LayerStack", "ConvVisualiser", "EXAMPLE_INPUT", "EXAMPLE_KERNEL", "GIF_INPUT",
+           "GIF_KERNEL", "EDGE_KERNEL", "CONV_MODEL_2", "single_layer_report"]
 
 _PAIRS = ("kernel", "stride", "padding", "dilation")
 _POOL_KINDS = ("none", "max", "avg")
@@ -181,9 +184,12 @@ class ShapeCalculator(kit.Instrument):
 
 
 class ConvVisualiser(kit.Instrument):
-    """Step a kernel over an input (play/slider); stride, padding and dilation are editable controls."""
+    """Step a kernel over an input (play/slider); stride, padding and dilation are editable controls.
 
-    def __init__(self, input: Any = EXAMPLE_INPUT, kernel: Any = EXAMPLE_KERNEL, *, stride: Any = 1,
+    By default it shows the seed lab's animated example (GIF_INPUT, GIF_KERNEL), never the graded one.
+    """
+
+    def __init__(self, input: Any = GIF_INPUT, kernel: Any = GIF_KERNEL, *, stride: Any = 1,
                  padding: Any = 0, dilation: Any = 1, interval_ms: int = 800) -> None:
         self._input, self._kernel = as_grid(input, "input"), as_grid(kernel, "kernel")
         # Lower bound 0 (not 1) on stride/dilation so a typed 0 shows the rule it breaks.

@@ -241,4 +241,4 @@ def _drive(page, lab: dict) -> None:
     handle.press("ArrowRight")
     page.wait_for_function(
         "() => document.querySelector('.convcourse-viz')?.innerText.includes('step 2 of 9')")
-    assert "output[0, 1] = 0×1 + 2×0 + 1×(-1)" in page.locator(".convcourse-viz-sum").inner_text()
+    assert "output[0, 1] = 1×1 + 1×0 + 0×1" in page.locator(".convcourse-viz-sum").inner_text()  # GIF_INPUT

@@ -147,6 +147,21 @@ def test_lab_answers_pass_and_agree_with_a_real_conv2d():
         assert checks.expected_output_shape(case) == checks.conv2d_forward_shape(case) == LAB_ANSWERS[number]
     assert "NO" not in checks.compare_with_conv2d(LAB_ANSWERS)
     assert "NO" in checks.compare_with_conv2d({**LAB_ANSWERS, 1: (16, 28, 28)})
+    as_lists = {number: list(shape) if shape else shape for number, shape in LAB_ANSWERS.items()}
+    assert "NO" not in checks.compare_with_conv2d(as_lists)  # [16, 24, 24] is as right as (16, 24, 24)
+
+
+def test_output_shape_is_compared_with_pytorch_on_layers_that_are_no_hand_task():
+    table = checks.compare_function_with_conv2d(shape_formula)
+    assert table.count("agree") == len(checks.PYTORCH_CASES) and "DIFFERENT" not in table
+    assert "an error" in table and any(checks.conv2d_forward_shape(case) is None for case in checks.PYTORCH_CASES)
+    as_list = checks.compare_function_with_conv2d(lambda *args: list(shape_formula(*args) or []) or None)
+    assert "DIFFERENT" not in as_list
+    wrong = checks.compare_function_with_conv2d(lambda *args: (1, 1, 1))
+    assert wrong.count("DIFFERENT") == len(checks.PYTORCH_CASES)
+    assert not set(checks.PYTORCH_CASES) & set(checks.SHAPE_CASES.values())
+    with pytest.raises(checks.CheckFailed, match="not written yet"):
+        checks.compare_function_with_conv2d(lambda *args: (_ for _ in ()).throw(NotImplementedError()))
 
 
 def test_shape_oracle_agrees_with_pytorch_on_random_cases():

@@ -94,7 +94,7 @@ def test_conv2d_naive_mistakes_are_named(mistake):
 def test_the_flipped_kernel_sentence_in_full():
     message = failure("manual_convolution", "mc-test-conv2d-visible",
                       conv2d_naive=lambda x, k: conv(x, k, kernel=lambda k: k[::-1, ::-1]))
-    assert message.startswith("on a 5x5 input with a 3x3 kernel: 9 of 9 entries")  # the precise report comes first
+    assert message.startswith("on a 5x5 input with a 3x3 kernel: 8 of 9 entries")  # the precise report comes first
     assert message.endswith("\n  Likely cause: the result equals the cross-correlation with the flipped kernel, a "
                             "textbook convolution; PyTorch's conv2d does not flip the kernel, so multiply each patch "
                             "by k as it is.")
@@ -265,7 +265,7 @@ def test_the_unpadded_convolution_of_the_issue_is_explained_with_the_students_nu
         "conv_model fails on a batch of shape (2, 1, 28, 28): RuntimeError: mat1 and mat2 shapes cannot be multiplied "
         "(2x18432 and 25088x128)\n  Likely cause: the 5x5 Conv2d at conv_model[1] has padding=0 and shrinks 28 to 24 "
         "(floor((28 + 2*0 - 5) / 1) + 1 = 24), so conv_model[5] (nn.Linear, in_features=25088) receives "
-        "32 × 24 × 24 = 18432 values per image; padding=2 keeps 28.")
+        "32 × 24 × 24 = 18432 values per image; the padding that solves H_out = H in the formula keeps 28.")
 
 
 @pytest.mark.parametrize("model, sentence", [
@@ -311,10 +311,10 @@ def test_a_mismatch_without_a_known_cause_still_gets_the_facts():
 @pytest.mark.parametrize("model, check, sentence", [
     (net(nn.Conv2d(1, 8, 5), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 24 * 24, 10)), checks.check_keeps_size,
      ("the 5x5 Conv2d at conv_model[0] has padding=0 and shrinks 28 to 24 (floor((28 + 2*0 - 5) / 1) + 1 = 24); "
-     "padding=2 keeps 28.")),
+     "the padding that solves H_out = H in the formula keeps 28.")),
     (net(nn.Conv2d(1, 8, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 12 * 12, 10)),
      lambda name, runs: checks.check_halves(name, runs, by="pool"),
-     "padding=2 keeps 28, so the MaxPool2d at conv_model[2] gets 24x24 maps."),
+     "the padding that solves H_out = H in the formula keeps 28, so the MaxPool2d at conv_model[2] gets 24x24 maps."),
     (net(nn.Conv2d(1, 8, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, stride=1), nn.Flatten(), nn.Linear(8 * 27 * 27, 10)),
      lambda name, runs: checks.check_halves(name, runs, by="pool"),
      ("the 2x2 MaxPool2d at conv_model[2] has stride=1 and shrinks 28 to 27 (floor((28 + 2*0 - 2) / 1) + 1 = 27); "

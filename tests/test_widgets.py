@@ -14,7 +14,17 @@ from torch import nn
 
 from convcourse import shapes
 from convcourse.models import ConvModel2, count_parameters
-from convcourse.widgets import CONV_MODEL_2, EXAMPLE_INPUT, EXAMPLE_KERNEL, ConvVisualiser, LayerStack, ShapeCalculator
+from convcourse.widgets import (
+    CONV_MODEL_2,
+    EDGE_KERNEL,
+    EXAMPLE_INPUT,
+    EXAMPLE_KERNEL,
+    GIF_INPUT,
+    GIF_KERNEL,
+    ConvVisualiser,
+    LayerStack,
+    ShapeCalculator,
+)
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -206,8 +216,8 @@ VIZ_CONFIGS = [dict(), dict(stride=2), dict(padding=1), dict(stride=(2, 1), padd
 def test_visualiser_equals_pytorch_conv2d_at_every_step(config):
     viz = ConvVisualiser(stride=config.get("stride", 1), padding=config.get("padding", 0),
                          dilation=config.get("dilation", 1))
-    image = torch.tensor(EXAMPLE_INPUT, dtype=torch.float32)[None, None]
-    kernel = torch.tensor(EXAMPLE_KERNEL, dtype=torch.float32)[None, None]
+    image = torch.tensor(GIF_INPUT, dtype=torch.float32)[None, None]  # the default: the seed lab's animation
+    kernel = torch.tensor(GIF_KERNEL, dtype=torch.float32)[None, None]
     expected = F.conv2d(image, kernel, **config)[0, 0]
     assert viz.n_steps == expected.numel()
     for index in range(viz.n_steps):
@@ -224,12 +234,19 @@ def test_visualiser_equals_pytorch_conv2d_at_every_step(config):
         assert step.expression() in viz.html
 
 
-def test_visualiser_is_cross_correlation_not_flipped_convolution():
-    viz = ConvVisualiser()
-    image = torch.tensor(EXAMPLE_INPUT, dtype=torch.float32)[None, None]
-    flipped = F.conv2d(image, torch.tensor(EXAMPLE_KERNEL, dtype=torch.float32).flip(0, 1)[None, None])[0, 0]
+@pytest.mark.parametrize("grid, kernel", [(EXAMPLE_INPUT, EXAMPLE_KERNEL), (GIF_INPUT, EDGE_KERNEL)])
+def test_visualiser_is_cross_correlation_not_flipped_convolution(grid, kernel):
+    viz = ConvVisualiser(grid, kernel)
+    image, weights = torch.tensor(grid, dtype=torch.float32)[None, None], torch.tensor(kernel, dtype=torch.float32)
+    flipped = F.conv2d(image, weights.flip(0, 1)[None, None])[0, 0]
     assert viz.plan.output() != flipped.int().tolist()
-    assert viz.plan.output() == [[-1, 5, 9], [3, 4, 1], [3, 0, 3]]
+    assert viz.plan.output() == F.conv2d(image, weights[None, None])[0, 0].int().tolist()
+
+
+def test_the_animation_is_the_seed_labs_gif_and_not_the_graded_example():
+    viz = ConvVisualiser()
+    assert viz.plan.padded == GIF_INPUT and viz.plan.kernel == GIF_KERNEL
+    assert viz.plan.output() == [[4, 3, 4], [2, 4, 3], [2, 3, 4]]  # the GIF's convolved feature, as the seed shows it
 
 
 def test_visualiser_on_float_tensors_and_through_its_controls():
@@ -259,9 +276,12 @@ def test_visualiser_rejects_bad_input_clearly():
 
 
 def test_example_constants_are_the_lab_shapes():
-    assert len(EXAMPLE_INPUT) == 5 and all(len(row) == 5 for row in EXAMPLE_INPUT)
-    assert len(EXAMPLE_KERNEL) == 3 and all(len(row) == 3 for row in EXAMPLE_KERNEL)
-    assert all(isinstance(v, int) for row in EXAMPLE_INPUT + EXAMPLE_KERNEL for v in row)
+    for grid in (EXAMPLE_INPUT, GIF_INPUT):
+        assert len(grid) == 5 and all(len(row) == 5 for row in grid)
+    for kernel in (EXAMPLE_KERNEL, GIF_KERNEL, EDGE_KERNEL):
+        assert len(kernel) == 3 and all(len(row) == 3 for row in kernel)
+    assert all(isinstance(v, int) for row in EXAMPLE_INPUT + EXAMPLE_KERNEL + GIF_INPUT + GIF_KERNEL for v in row)
+    assert GIF_INPUT != EXAMPLE_INPUT and GIF_KERNEL != EXAMPLE_KERNEL
 
 
 def test_conv_model_2_preset_text_is_valid_pytorch():
