@@ -153,6 +153,23 @@ def students(root: Path) -> dict[str, tuple[str, str, str]]:
     return {sid: (first or "", last or "", email or "") for sid, first, last, email in found}
 
 
+def handed_in(root: Path) -> list[str]:
+    """The assignments with at least one submission in the gradebook, in course order: what an export covers by default."""
+    found = {name for (name,) in _rows(root, """
+        SELECT DISTINCT a.name FROM submitted_assignment s JOIN assignment a ON a.id = s.assignment_id""")}
+    if not found:
+        raise ExportError("nothing to export: the gradebook has no submission yet")
+    return _assignment_order(root, found)
+
+
+def write_long(root: Path, out: Path, names: Iterable[str] | None = None) -> tuple[Path, list[str]]:
+    """The long format (:data:`LONG_HEADER`, a row per graded cell of each submission) to ``out``; and notes."""
+    rows = question_rows(root, handed_in(root) if names is None else names)
+    pending = sum(row.score is None for row in rows)
+    notes = [f"{pending} answer(s) still wait for a manual grade (formgrader): their score is left empty"] if pending else []
+    return write_csv(out, LONG_HEADER, (row.csv_row() for row in rows)), notes
+
+
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> Path:
     """Write a CSV file whole or not at all: into a temporary file beside ``path``, then renamed over it."""
     path = Path(path)

@@ -69,14 +69,23 @@ def _test_points(submission) -> tuple[float, float]:
     return got, top
 
 
-def table(scores: dict[tuple[str, str], tuple[float, float]], names: list[str]) -> str:
-    """Students down, assignments across, ``score / max`` in each cell."""
+def table(scores: dict[tuple[str, str], tuple[float, float]], names: list[str],
+          penalties: dict[tuple[str, str], float] | None = None) -> str:
+    """Students down, assignments across, ``score / max`` in each cell (``late -x``: a late penalty takes x points)."""
+    penalties = penalties or {}
     students = sorted({student for student, _ in scores})
+
+    def cell(student: str, assignment: str) -> str:
+        if (student, assignment) not in scores:
+            return "-"
+        late = penalties.get((student, assignment))
+        got, top = scores[(student, assignment)]
+        return f"{got:g} / {top:g}" + (f" late -{late:.3g}" if late else "")
+
+    cells = {student: [cell(student, a) for a in names] for student in students}
     width = max([len("student")] + [len(s) for s in students])
-    columns = [max(len(a), 9) for a in names]
+    columns = [max([len(a), 9] + [len(cells[s][i]) for s in students]) for i, a in enumerate(names)]
     lines = ["  ".join(["student".ljust(width)] + [a.rjust(w) for a, w in zip(names, columns)])]
     for student in students:
-        cells = [f"{scores[(student, a)][0]:g} / {scores[(student, a)][1]:g}" if (student, a) in scores else "-"
-                 for a in names]
-        lines.append("  ".join([student.ljust(width)] + [c.rjust(w) for c, w in zip(cells, columns)]))
+        lines.append("  ".join([student.ljust(width)] + [c.rjust(w) for c, w in zip(cells[student], columns)]))
     return "\n".join(lines)

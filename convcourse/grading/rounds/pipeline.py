@@ -22,6 +22,8 @@ import nbformat
 
 from convcourse.grading import sandbox
 from convcourse.grading.course import release
+from convcourse.grading.course.deadlines import PenaltyChange, apply_penalties, late_penalties
+from convcourse.grading.course.deadlines import sync as sync_deadlines
 from convcourse.grading.course.folder import (
     GradingError,
     assignments,
@@ -41,6 +43,7 @@ from convcourse.grading.rounds.cluster import SCHEDULER_ENV, run_jobs_on_cluster
 from convcourse.grading.rounds.jobs import SCRATCH_PREFIX, STARTUP_SLACK, Job, Result, prepare, run_jobs, submission_digest
 from convcourse.grading.rounds.preload import pay_once
 from convcourse.grading.rounds.progress import Progress, submission_line
+from convcourse.grading.rounds.regrade import TESTS_KEY, new_tests, score_change, tests_digest
 from convcourse.mnist_files import DATA_ENV
 
 STATE_FILE = ".convcourse-graded.json"  # in autograded/: digest of each submission as last graded
@@ -54,6 +57,7 @@ class Round:
     graded: list[Result] = field(default_factory=list)
     unchanged: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)  # scores and late penalties that changed, from what to what
     seconds: float = 0.0
     grader_seconds: float = 0.0  # spent by this process preparing and merging jobs: the part no worker can share
 
@@ -156,26 +160,34 @@ def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolat
     started = time.monotonic()
     ensure_data()
     sync_gradebook(root, names)
+    sync_deadlines(root)
     pairs, warnings = submissions(root, names)
     state = _state(root)
     digests = {pair: submission_digest(root / "submitted" / pair[0] / pair[1]) for pair in pairs}
-    todo = [p for p in pairs if force or _changed(root, state.get("/".join(p)), digests[p], p)]
+    tests = {name: tests_digest(root, name) for name in names}
+    retest = new_tests(state, pairs, tests)
+    todo = [p for p in pairs if force or p in retest or _changed(root, state.get("/".join(p)), digests[p], p)]
     if workers == 1 and not scheduler:
         todo = quickest_first(root, todo)
     report = Round(unchanged=[p for p in pairs if p not in todo], warnings=warnings)
     where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} worker(s)"
     log(f"grading {len(todo)} submission(s) {where}, "
         f"{'sandboxed' if isolated else 'WITHOUT the sandbox'}; {len(report.unchanged)} unchanged")
+    if retest:
+        log(f"{len(retest)} of them graded again because the tests or points of "
+            f"{', '.join(sorted({a for _, a in retest}))} changed since")
 
     def done(result: Result) -> None:  # runs in this process, one result at a time: the only gradebook writer
         began = time.monotonic()
         job = result.job
+        before = submission_score(root, job.student, job.assignment)
         if not result.killed:  # a killed job's gradebook copy may be half-written: keep what was recorded
             merge(root, job.workdir, job.student, job.assignment)
             state["/".join((job.student, job.assignment))] = {"digest": digests[(job.student, job.assignment)],
-                                                              "autograded": result.graded}
+                                                              "autograded": result.graded, TESTS_KEY: tests[job.assignment]}
         report.graded.append(result)
         score = submission_score(root, job.student, job.assignment) if result.graded else None
+        report.changes += filter(None, [score_change(job.student, job.assignment, before, score)])
         progress.finished(submission_line(job.student, job.assignment, result.seconds, score,
                                           "" if result.ok else result.problem))
         report.grader_seconds += time.monotonic() - began
@@ -200,18 +212,37 @@ def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolat
     finally:
         progress.close()
     _save_state(root, state)
-    # Each job made its feedback; only what one could not make is made here.
+    penalties = apply_penalties(root)  # due dates, extensions, manual grades: as they stand now
+    report.changes += [change.line() for change in penalties]
+    # Each job made its feedback; only what one could not make, or whose penalty changed since, is made here.
     feedback(root, [(r.job.student, r.job.assignment) for r in report.graded
-                    if r.graded and not (root / "feedback" / r.job.student / r.job.assignment).is_dir()])
+                    if r.graded and not (root / "feedback" / r.job.student / r.job.assignment).is_dir()]
+             + _penalised(root, penalties))
     export(root)
     report.seconds = time.monotonic() - started
     return report
 
 
+def _penalised(root: Path, changes: list[PenaltyChange]) -> list[tuple[str, str]]:
+    """The graded submissions among ``changes``, once each: their feedback shows the penalty."""
+    pairs = dict.fromkeys((change.student, change.assignment) for change in changes)
+    return [pair for pair in pairs if (Path(root) / "autograded" / pair[0] / pair[1]).is_dir()]
+
+
+def refresh_penalties(root: Path) -> list[PenaltyChange]:
+    """Outside a round (between rounds, before an export): late penalties as they stand now, and their feedback."""
+    with _one_round_at_a_time(root):
+        changes = apply_penalties(root)
+        feedback(root, _penalised(root, changes))
+    return changes
+
+
 def summary(root: Path, report: Round) -> str:
     """The grade table plus warnings and problems of the round."""
-    parts = ["Autograded scores (test cells; written answers are graded by hand in formgrader):",
-             table(autograded_scores(root), assignments(root))]
+    parts = ["Autograded scores (test cells; written answers are graded by hand in formgrader; "
+             "'late -x': points the late penalty takes from the submission):",
+             table(autograded_scores(root), assignments(root), late_penalties(root))]
+    parts += [f"changed: {line}" for line in report.changes]
     parts += [f"warning: {w}" for w in report.warnings]
     parts += [f"problem: {r.job.student}/{r.job.assignment}: {r.problem}" for r in report.graded if not r.ok]
     parts += [f"note: {r.job.student}/{r.job.assignment}: a kernel started cold ({r.cold})" for r in report.graded if r.cold]
