@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from graded_course import DUE, FULL, configure, copy_course, submit
-from tiny_course import make_course
 
 from convcourse.grading.__main__ import main
 from convcourse.grading.course import export, platforms
@@ -22,14 +21,9 @@ from convcourse.grading.course import export, platforms
 QUESTIONS = ["test_square", "test_answer", "test_square_hidden", "why"]  # the tiny notebook's graded cells, in order
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    return make_course(tmp_path_factory.mktemp("built") / "course")
-
-
 @pytest.fixture
-def course(built, tmp_path):
-    root = copy_course(built, tmp_path / "course")
+def course(tiny_course_built, tmp_path):
+    root = copy_course(tiny_course_built, tmp_path / "course")
     configure(root, 'c.LatePenalty.penalty_method = "per_day"\nc.LatePenalty.per_day = 0.25\n'
                     'c.Deadlines.due = {"tiny": "2026-12-01 23:59 UTC"}')
     submit(root, "alice", FULL, manual={"why": 0.5}, first_name="Alice", last_name="Liddell", email="alice@uni.example",
@@ -166,8 +160,8 @@ def test_an_export_interrupted_midway_leaves_nothing_half_written(tmp_path):
     assert read(out) == [["x", "y"], ["1", "2"]] and (out.stat().st_mode & 0o777) == 0o600  # grades: private
 
 
-def test_nothing_to_export_before_any_submission(built, tmp_path, capsys):
-    root = copy_course(built, tmp_path / "course")
+def test_nothing_to_export_before_any_submission(tiny_course_built, tmp_path, capsys):
+    root = copy_course(tiny_course_built, tmp_path / "course")
     assert run(root, "--format", "moodle") == 2
     assert "error: nothing to export: the gradebook has no submission yet" in capsys.readouterr().err
 
