@@ -34,7 +34,7 @@ from convcourse.grading.course.folder import (
     submissions,
     sync_gradebook,
 )
-from convcourse.grading.course.gradebook import load_config, merge, venv_on_path
+from convcourse.grading.course.gradebook import GRADEBOOK, load_config, merge, venv_on_path
 from convcourse.grading.course.report import autograded_scores, export, feedback, submission_score, table
 from convcourse.grading.demo import samples
 from convcourse.grading.nbgrader.kernel_template import warm_template
@@ -159,6 +159,7 @@ def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolat
                  live: bool | None, scheduler: str | None) -> Round:
     started = time.monotonic()
     ensure_data()
+    scores = autograded_scores(root) if (root / GRADEBOOK).is_file() else {}  # before new points are synced in
     sync_gradebook(root, names)
     sync_deadlines(root)
     pairs, warnings = submissions(root, names)
@@ -180,14 +181,14 @@ def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolat
     def done(result: Result) -> None:  # runs in this process, one result at a time: the only gradebook writer
         began = time.monotonic()
         job = result.job
-        before = submission_score(root, job.student, job.assignment)
+        key = (job.student, job.assignment)
         if not result.killed:  # a killed job's gradebook copy may be half-written: keep what was recorded
             merge(root, job.workdir, job.student, job.assignment)
-            state["/".join((job.student, job.assignment))] = {"digest": digests[(job.student, job.assignment)],
+            state["/".join(key)] = {"digest": digests[(job.student, job.assignment)],
                                                               "autograded": result.graded, TESTS_KEY: tests[job.assignment]}
         report.graded.append(result)
         score = submission_score(root, job.student, job.assignment) if result.graded else None
-        report.changes += filter(None, [score_change(job.student, job.assignment, before, score)])
+        report.changes += filter(None, [score_change(job.student, job.assignment, scores.get(key), score)])
         progress.finished(submission_line(job.student, job.assignment, result.seconds, score,
                                           "" if result.ok else result.problem))
         report.grader_seconds += time.monotonic() - began
