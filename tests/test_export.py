@@ -173,3 +173,12 @@ def test_the_penalty_shows_in_the_exports_as_the_late_policy_sets_it(course, cap
     assert "changed: carol/tiny: late penalty 0 -> 4 points" in capsys.readouterr().out
     carol = [r for r in read(course / "exports" / "grades-long.csv") if r[0] == "carol"]
     assert [r[6] for r in carol] == ["1", "2", "1", "0"] and [r[4] for r in carol] == ["1", "2", "1", ""]
+
+
+def test_the_autograded_scores_of_the_grade_table_count_test_cells_only(course):
+    from convcourse.grading.course.report import autograded_scores, submission_score
+
+    submit(course, "carol", {}, manual={"why": 1.0})  # a blank hand-in with a graded answer: 0 of the 4 test points
+    assert autograded_scores(course) == {("alice", "tiny"): (4.0, 4.0), ("bob", "tiny"): (1.0, 4.0),
+                                         ("carol", "tiny"): (0.0, 4.0)}
+    assert submission_score(course, "bob", "tiny") == (1.0, 4.0) and submission_score(course, "dora", "tiny") is None

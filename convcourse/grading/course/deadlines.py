@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from traitlets import Dict, TraitError, Unicode
 from traitlets.config import Configurable
 
+from convcourse.grading.course.export import GRADE_SCORE
 from convcourse.grading.course.folder import GradingError, assignments
 from convcourse.grading.course.gradebook import GRADEBOOK, load_config, read_rows
 
@@ -153,7 +154,7 @@ def _connect(root: Path):
 
 def sync(root: Path) -> None:
     """Write the configured due dates and the extensions file into the gradebook (DeadlineError if malformed)."""
-    from nbgrader.api import SubmittedAssignment
+    from nbgrader.api import Assignment, SubmittedAssignment
 
     root = Path(root)
     configured = due_dates(root)
@@ -171,10 +172,15 @@ def sync(root: Path) -> None:
                 known[name].duedate = when
         if path.is_file():
             granted = read_extensions(path, {name: a.duedate for name, a in known.items()})
-            for submission in gradebook.db.query(SubmittedAssignment).all():
-                extension = granted.get((submission.student_id, submission.assignment.name))
-                if submission.extension != extension:
-                    submission.extension = extension
+            table = SubmittedAssignment.__table__
+            # Columns, not objects: nbgrader's objects compute their scores in subqueries, a scan of all grades each.
+            for sid, student, name, extension in (
+                    gradebook.db.query(SubmittedAssignment.id, SubmittedAssignment.student_id, Assignment.name,
+                                       SubmittedAssignment.extension)
+                    .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)):
+                if extension != granted.get((student, name)):
+                    gradebook.db.execute(table.update().where(table.c.id == sid)
+                                         .values(extension=granted.get((student, name))))
         gradebook.db.commit()
 
 
@@ -189,26 +195,39 @@ def late_plugin(root: Path):
         raise DeadlineError(f"nbgrader_config.py: the late policy: {error}") from None
 
 
+def seconds_late(timestamp: dt.datetime | None, due: dt.datetime | None, extension: dt.timedelta | None) -> float:
+    """How late a submission is, as nbgrader's ``SubmittedAssignment.total_seconds_late`` counts it."""
+    if timestamp is None or due is None:
+        return 0.0
+    return max(0.0, (timestamp - (due + extension if extension is not None else due)).total_seconds())
+
+
 def apply_penalties(root: Path) -> list[PenaltyChange]:
     """Sync the deadlines, then set every submitted notebook's late penalty as the plugin gives it now; what changed."""
-    from nbgrader.api import SubmittedAssignment, SubmittedNotebook
+    from nbgrader.api import Assignment, Notebook, SubmittedAssignment, SubmittedNotebook
 
     sync(root)
-    if not (Path(root) / GRADEBOOK).is_file():
+    db = Path(root) / GRADEBOOK
+    if not db.is_file():
         return []
     plugin, changes = late_plugin(root), []
+    scores = dict(read_rows(db, f"""SELECT sn.id, COALESCE(SUM({GRADE_SCORE}), 0)
+                                    FROM submitted_notebook sn LEFT JOIN grade gr ON gr.notebook_id = sn.id GROUP BY sn.id"""))
+    table = SubmittedNotebook.__table__
     with _connect(root) as gradebook:
-        for notebook, submission in (gradebook.db.query(SubmittedNotebook, SubmittedAssignment)
-                                     .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
-                                     .all()):
-            late, score = submission.total_seconds_late, notebook.score
-            penalty = plugin.late_submission_penalty(submission.student_id, score, late) if late > 0 else None
+        found = (gradebook.db.query(SubmittedNotebook.id, SubmittedNotebook.late_submission_penalty, Notebook.name,
+                                    SubmittedAssignment.student_id, SubmittedAssignment.timestamp,
+                                    SubmittedAssignment.extension, Assignment.name, Assignment.duedate)
+                 .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+                 .join(Notebook, SubmittedNotebook.notebook_id == Notebook.id)
+                 .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id).all())
+        for nid, before, notebook, student, timestamp, extension, assignment, due in found:
+            late, score = seconds_late(timestamp, due, extension), scores.get(nid, 0.0)
+            penalty = plugin.late_submission_penalty(student, score, late) if late > 0 else None
             penalty = None if penalty is None else min(max(0.0, float(penalty)), score)  # as AssignLatePenalties bounds it
-            before = notebook.late_submission_penalty or 0.0
-            if abs((penalty or 0.0) - before) > 1e-9:
-                changes.append(PenaltyChange(submission.student_id, submission.assignment.name, notebook.notebook.name,
-                                             before, penalty or 0.0))
-                notebook.late_submission_penalty = penalty
+            if abs((penalty or 0.0) - (before or 0.0)) > 1e-9:
+                changes.append(PenaltyChange(student, assignment, notebook, before or 0.0, penalty or 0.0))
+                gradebook.db.execute(table.update().where(table.c.id == nid).values(late_submission_penalty=penalty))
         gradebook.db.commit()
     return changes
 

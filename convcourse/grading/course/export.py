@@ -21,6 +21,10 @@ from convcourse.grading.course.folder import GradingError, assignments
 from convcourse.grading.course.gradebook import GRADEBOOK, read_rows
 
 LONG_HEADER = ("student", "assignment", "notebook", "question", "score", "max_score", "late_penalty")
+# nbgrader's Grade.score in SQL, for a row ``gr`` of its grade table: the manual score if there is one, else the
+# autograder's, plus extra credit; else 0.
+GRADE_SCORE = """CASE WHEN gr.manual_score IS NOT NULL THEN gr.manual_score + COALESCE(gr.extra_credit, 0)
+                      WHEN gr.auto_score IS NOT NULL THEN gr.auto_score + COALESCE(gr.extra_credit, 0) ELSE 0 END"""
 
 
 @dataclass(frozen=True)
@@ -124,12 +128,9 @@ def question_rows(root: Path, names: Iterable[str] | None = None) -> list[Questi
     """Every graded cell of every submission in the gradebook (of ``names`` only, if given), in course order."""
     cells = questions(root, names)
     wanted = {(c.assignment, c.notebook, c.question): i for i, c in enumerate(cells)}
-    # nbgrader's Grade.score: the manual score if there is one, else the autograder's, plus extra credit; else 0.
-    found = _rows(root, """
-        SELECT s.student_id, a.name, n.name, b.name,
-               CASE WHEN gr.manual_score IS NOT NULL THEN gr.manual_score + COALESCE(gr.extra_credit, 0)
-                    WHEN gr.auto_score IS NOT NULL THEN gr.auto_score + COALESCE(gr.extra_credit, 0) ELSE 0 END,
-               COALESCE(g.max_score, t.max_score, 0), gr.needs_manual_grade, COALESCE(sn.late_submission_penalty, 0)
+    found = _rows(root, f"""
+        SELECT s.student_id, a.name, n.name, b.name, {GRADE_SCORE}, COALESCE(g.max_score, t.max_score, 0),
+               gr.needs_manual_grade, COALESCE(sn.late_submission_penalty, 0)
         FROM grade gr JOIN submitted_notebook sn ON sn.id = gr.notebook_id
         JOIN submitted_assignment s ON s.id = sn.assignment_id JOIN assignment a ON a.id = s.assignment_id
         JOIN notebook n ON n.id = sn.notebook_id JOIN base_cell b ON b.id = gr.cell_id
