@@ -23,9 +23,9 @@ COURSE_ERRORS = (GradingError, sandbox.SandboxUnavailable, release.ReleaseError,
 
 
 def parser() -> argparse.ArgumentParser:
-    """The command line: release [--check], grade and demo with their options, archive [--out]."""
+    """The command line: release [--check], grade and demo with their options, export --format, archive [--out]."""
     top = argparse.ArgumentParser(prog=PROG, description="The instructor's commands on an nbgrader course: "
-                                  "release, grade, demo, archive (make release / grade / demo / student-archive).")
+                                  "release, grade, demo, archive (make release / grade / demo / student-archive), export.")
     top.add_argument("--root", type=Path, default=None, help="course folder (default: the current directory)")
     commands = top.add_subparsers(dest="command", required=True)
     rel = commands.add_parser("release", help="regenerate release/ from source/ (nbgrader generate_assignment)")
