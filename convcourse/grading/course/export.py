@@ -102,8 +102,8 @@ def questions(root: Path, names: Iterable[str] | None = None) -> list[Question]:
         if unknown:
             raise ExportError(f"no assignment {', '.join(unknown)} in the gradebook (it has: {', '.join(order) or 'none'})")
         order = [a for a in order if a in wanted]
-    positions = {key: _cell_order(root, *key) for key in {(c.assignment, c.notebook) for c in cells}}
     chosen = [c for c in cells if c.assignment in order]
+    positions = {key: _cell_order(root, *key) for key in {(c.assignment, c.notebook) for c in chosen}}
     return sorted(chosen, key=lambda c: (order.index(c.assignment), c.notebook,
                                          positions[(c.assignment, c.notebook)].get(c.question, 1 << 30), c.question))
 
