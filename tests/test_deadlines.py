@@ -7,6 +7,7 @@ without an extension. Nothing is graded here (~15 s); tests/test_grades_e2e.py g
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import pytest
 from graded_course import DUE, FULL, configure, copy_course, submit
@@ -175,3 +176,21 @@ def test_the_grade_table_shows_the_penalty(course):
     apply_penalties(course)
     text = table({("days", "tiny"): (4.0, 4.0), ("early", "tiny"): (4.0, 4.0)}, ["tiny"], deadlines.late_penalties(course))
     assert "4 / 4 late -1.2" in text.splitlines()[1] and text.splitlines()[2].endswith(" 4 / 4")
+
+
+def test_a_round_stops_at_a_malformed_extensions_file_before_grading(course, capsys, monkeypatch):
+    from convcourse.grading import sandbox
+    from convcourse.grading.__main__ import main
+    from convcourse.grading.nbgrader.preprocessors import HIDE_ENV
+
+    monkeypatch.setattr(sandbox, "sandbox_status", lambda: sandbox.Status(False, "not needed: nothing is graded"))
+    monkeypatch.setenv("CONVCOURSE_DATASET", "digits")
+    for name in (sandbox.ALLOW_ENV, HIDE_ENV, "OMP_NUM_THREADS", "PATH"):  # what a round sets: back as it was after
+        monkeypatch.setenv(name, os.environ.get(name, ""))
+        if name != "PATH":
+            monkeypatch.delenv(name)
+    (course / "extensions.csv").write_text("student,assignment,extension\ndays,tiny,next week\n")
+    assert main(["--root", str(course), "grade", "--allow-unsandboxed", "--jobs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error: ") == 1 and "extensions.csv, line 2: 'next week' is neither a number of days" in err, err
+    assert not (course / "autograded" / ".convcourse-graded.json").exists()  # no round ran
