@@ -18,7 +18,6 @@ from convcourse.grading.course import archive, release
 from convcourse.grading.course.folder import GradingError, course_root, require_assignments
 
 PROG = "python -m convcourse.grading"
-EXPORT_FORMATS = ("canvas", "moodle", "long")
 COURSE_ERRORS = (GradingError, sandbox.SandboxUnavailable, release.ReleaseError, BudgetError)
 
 
@@ -43,7 +42,7 @@ def parser() -> argparse.ArgumentParser:
         if name == "demo":
             sub.add_argument("--hostile", action="store_true", help="add the hostile/broken example submissions")
     exp = commands.add_parser("export", help="grades per question for Canvas or Moodle, or as a long table")
-    exp.add_argument("--format", required=True, choices=EXPORT_FORMATS, help="the layout: " + ", ".join(EXPORT_FORMATS))
+    exp.add_argument("--format", required=True, choices=("canvas", "moodle", "long"), help="the layout")
     exp.add_argument("--out", type=Path, default=None, help="file to write (default: exports/grades-FORMAT.csv)")
     exp.add_argument("--roster", type=Path, default=None,
                      help="CSV with the platform's ids of the course's students (default: roster.csv, if there is one)")
