@@ -25,7 +25,7 @@ from pathlib import Path
 from convcourse.grading.course import platforms
 from convcourse.grading.course.deadlines import apply_penalties, sync
 from convcourse.grading.course.export import question_rows
-from convcourse.grading.course.folder import assignments, sync_gradebook
+from convcourse.grading.course.folder import assignments, load_course, sync_gradebook
 from convcourse.grading.course.report import autograded_scores
 from convcourse.grading.rounds.regrade import tests_digest
 
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         config = (ROOT / "nbgrader_config.py").read_text()
         (root / "nbgrader_config.py").write_text(config + POLICY.format(names={n: "2026-12-01 23:59 UTC" for n in names}))
         (root / "extensions.csv").write_text("student,assignment,extension\ns0000,%s,2\n" % names[0])
-        sync_gradebook(root, names)
+        sync_gradebook(load_course(root))
         began = time.perf_counter()
         submissions = record(root, names, args.students)
         print(f"recorded {submissions} submissions in {time.perf_counter() - began:.1f} s", file=sys.stderr)

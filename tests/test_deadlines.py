@@ -181,11 +181,10 @@ def test_the_grade_table_shows_the_penalty(course):
 def test_a_round_stops_at_a_malformed_extensions_file_before_grading(course, capsys, monkeypatch):
     from convcourse.grading import sandbox
     from convcourse.grading.__main__ import main
-    from convcourse.grading.nbgrader.preprocessors import HIDE_ENV
 
     monkeypatch.setattr(sandbox, "sandbox_status", lambda: sandbox.Status(False, "not needed: nothing is graded"))
     monkeypatch.setenv("CONVCOURSE_DATASET", "digits")
-    for name in (sandbox.ALLOW_ENV, HIDE_ENV, "OMP_NUM_THREADS", "PATH"):  # what a round sets: back as it was after
+    for name in ("OMP_NUM_THREADS", "PATH"):  # what a round sets in this process: back as it was afterwards
         monkeypatch.setenv(name, os.environ.get(name, ""))
         if name != "PATH":
             monkeypatch.delenv(name)

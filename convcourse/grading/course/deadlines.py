@@ -20,7 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from traitlets import Dict, TraitError, Unicode
-from traitlets.config import Configurable
+from traitlets.config import Config, Configurable
 
 from convcourse.grading.course.export import GRADE_SCORE
 from convcourse.grading.course.folder import GradingError, assignments
@@ -80,18 +80,23 @@ def parse_time(text: str, where: str) -> dt.datetime:
     return moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
-def due_dates(root: Path) -> dict[str, dt.datetime]:
-    """{assignment: due date (naive UTC)} of ``c.Deadlines.due``."""
+def _loaded(root: Path, config: Config | None) -> Config:
+    """The course's nbgrader config: ``config`` as the round loaded it, or loaded now."""
+    return config if config is not None else load_config(root)
+
+
+def due_dates(root: Path, config: Config | None = None) -> dict[str, dt.datetime]:
+    """{assignment: due date (naive UTC)} of ``c.Deadlines.due`` (``config``: the course's, if already loaded)."""
     try:
-        configured = Deadlines(config=load_config(root)).due
+        configured = Deadlines(config=_loaded(root, config)).due
     except TraitError as error:
         raise DeadlineError(f"nbgrader_config.py: c.Deadlines.due: {error}") from None
     return {name: parse_time(text, f"nbgrader_config.py: c.Deadlines.due[{name!r}]") for name, text in configured.items()}
 
 
-def extensions_path(root: Path) -> Path:
+def extensions_path(root: Path, config: Config | None = None) -> Path:
     """Where the course's extensions file is (it need not exist)."""
-    return Path(root) / Deadlines(config=load_config(root)).extensions
+    return Path(root) / Deadlines(config=_loaded(root, config)).extensions
 
 
 def read_extensions(path: Path, due: dict[str, dt.datetime | None]) -> dict[tuple[str, str], dt.timedelta]:
@@ -152,14 +157,14 @@ def _connect(root: Path):
     return Gradebook(f"sqlite:///{Path(root) / GRADEBOOK}")
 
 
-def sync(root: Path) -> None:
+def sync(root: Path, config: Config | None = None) -> None:
     """Write the configured due dates and the extensions file into the gradebook (DeadlineError if malformed)."""
     from nbgrader.api import Assignment, SubmittedAssignment
 
-    root = Path(root)
-    configured = due_dates(root)
-    late_plugin(root)  # a bad policy stops the round here, not inside every job
-    path = extensions_path(root)
+    root, config = Path(root), _loaded(root, config)
+    configured = due_dates(root, config)
+    late_plugin(root, config)  # a bad policy stops the round here, not inside every job
+    path = extensions_path(root, config)
     if (not configured and not path.is_file()) or not (root / GRADEBOOK).is_file():
         return
     with _connect(root) as gradebook:
@@ -184,12 +189,12 @@ def sync(root: Path) -> None:
         gradebook.db.commit()
 
 
-def late_plugin(root: Path):
+def late_plugin(root: Path, config: Config | None = None):
     """The course's late-submission plugin (``c.AssignLatePenalties.plugin_class``), configured as autograde has it."""
     from nbgrader.preprocessors import AssignLatePenalties
 
     try:
-        config = load_config(root)
+        config = _loaded(root, config)
         return AssignLatePenalties(config=config).plugin_class(config=config)
     except (TraitError, ImportError) as error:
         raise DeadlineError(f"nbgrader_config.py: the late policy: {error}") from None
@@ -202,15 +207,16 @@ def seconds_late(timestamp: dt.datetime | None, due: dt.datetime | None, extensi
     return max(0.0, (timestamp - (due + extension if extension is not None else due)).total_seconds())
 
 
-def apply_penalties(root: Path) -> list[PenaltyChange]:
+def apply_penalties(root: Path, config: Config | None = None) -> list[PenaltyChange]:
     """Sync the deadlines, then set every submitted notebook's late penalty as the plugin gives it now; what changed."""
     from nbgrader.api import Assignment, Notebook, SubmittedAssignment, SubmittedNotebook
 
-    sync(root)
+    config = _loaded(root, config)
+    sync(root, config)
     db = Path(root) / GRADEBOOK
     if not db.is_file():
         return []
-    plugin, changes = late_plugin(root), []
+    plugin, changes = late_plugin(root, config), []
     scores = dict(read_rows(db, f"""SELECT sn.id, COALESCE(SUM({GRADE_SCORE}), 0)
                                     FROM submitted_notebook sn LEFT JOIN grade gr ON gr.notebook_id = sn.id GROUP BY sn.id"""))
     table = SubmittedNotebook.__table__

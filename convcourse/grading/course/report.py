@@ -1,41 +1,44 @@
 """What a grade round leaves behind: feedback HTML, grades.csv, and the autograded score table.
 
 Everything here reads or converts through nbgrader itself (its API, its CSV export plugin, its
-gradebook's tables), on the course at ``root`` with that course's nbgrader_config.py.
+gradebook's tables), with the course's nbgrader_config.py as loaded once for the round (:class:`Course`).
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from convcourse.grading.course.gradebook import GRADEBOOK, load_config, nbgrader_api, read_rows
+from convcourse.grading.course.folder import Course
+from convcourse.grading.course.gradebook import GRADEBOOK, read_rows
 
 
-def feedback(root: Path, pairs: list[tuple[str, str]]) -> None:
+def feedback(course: Course, pairs: list[tuple[str, str]]) -> None:
     """nbgrader generate_feedback for each (student, assignment) just graded."""
     if not pairs:
         return
-    api = nbgrader_api(root)
+    api = course.api()
     for student, assignment in pairs:
         result = api.generate_feedback(assignment, student, force=True)
         if not result["success"]:
             print(f"feedback for {student}/{assignment} failed: {result.get('error', '')[-500:]}", file=sys.stderr)
 
 
-def export(root: Path) -> Path:
+def export(course: Course) -> Path:
     """nbgrader export: every grade in the gradebook to grades.csv."""
     from nbgrader.api import Gradebook
     from nbgrader.plugins import CsvExportPlugin
 
-    plugin = CsvExportPlugin(config=load_config(root))
-    plugin.to = str(Path(root) / "grades.csv")
-    with Gradebook(f"sqlite:///{Path(root) / GRADEBOOK}") as gradebook:
+    plugin = CsvExportPlugin(config=course.config)
+    plugin.to = str(course.root / "grades.csv")
+    with Gradebook(f"sqlite:///{course.gradebook}") as gradebook:
         plugin.export(gradebook)
     return Path(plugin.to)
 
 
 # Per submission: the autograder's points and the maximum of its test cells (code grade cells that are no solution
-# cells: written answers and manually graded code are graded by hand), as nbgrader's tables hold them.
+# cells: written answers and manually graded code are graded by hand), as nbgrader's tables hold them; the rule of
+# gradebook.autograded_points, for a whole class in one query (milliseconds, where walking nbgrader's objects took
+# seconds for a few hundred submissions).
 _TEST_POINTS = """
     SELECT s.student_id, a.name,
            COALESCE(SUM(CASE WHEN g.cell_type = 'code' AND c.id IS NULL THEN COALESCE(gr.auto_score, 0) END), 0),
@@ -43,28 +46,15 @@ _TEST_POINTS = """
     FROM submitted_assignment s JOIN assignment a ON a.id = s.assignment_id
     LEFT JOIN submitted_notebook n ON n.assignment_id = s.id LEFT JOIN grade gr ON gr.notebook_id = n.id
     LEFT JOIN grade_cells g ON g.id = gr.cell_id LEFT JOIN solution_cells c ON c.id = gr.cell_id
-    WHERE ? IS NULL OR (s.student_id = ? AND a.name = ?)
     GROUP BY s.id"""
 
 
 def autograded_scores(root: Path) -> dict[tuple[str, str], tuple[float, float]]:
-    """{(student, assignment): (autograded score, autograded maximum)} from the gradebook's test cells."""
-    return _test_points(root)
-
-
-def submission_score(root: Path, student: str, assignment: str) -> tuple[float, float] | None:
-    """(autograded score, maximum) of one submission, or None when the gradebook has none."""
-    return _test_points(root, (student, assignment)).get((student, assignment))
-
-
-def _test_points(root: Path, only: tuple[str, str] | None = None) -> dict[tuple[str, str], tuple[float, float]]:
-    """One query for every submission (or ``only`` one): a class of thousands in milliseconds, not seconds."""
+    """{(student, assignment): (autograded score, autograded maximum)} from the gradebook's test cells ({} without one)."""
     db = Path(root) / GRADEBOOK
     if not db.is_file():
         return {}
-    student, assignment = only or (None, None)
-    rows = read_rows(db, _TEST_POINTS, (student, student, assignment))
-    return {(student, name): (float(got), float(top)) for student, name, got, top in rows}
+    return {(student, name): (float(got), float(top)) for student, name, got, top in read_rows(db, _TEST_POINTS)}
 
 
 def table(scores: dict[tuple[str, str], tuple[float, float]], names: list[str],
