@@ -33,6 +33,17 @@ c.OverwriteCells.add_missing_cells = True
 # is set by configure_autograde below, in the environment of the graded kernels only: a student's
 # own JupyterLab session is never shortened.
 
+# ---- deadlines and late penalties (docs/grades.md). nbgrader measures lateness from each submission's
+# timestamp.txt against the due date, plus the student's extension; the grade round (and `export`) writes
+# both into the gradebook and applies the policy to every submitted notebook again.
+c.AssignLatePenalties.plugin_class = "convcourse.grading.nbgrader.late_penalty.LatePenalty"
+c.LatePenalty.penalty_method = "none"  # "none", "zero" (a late notebook scores 0) or "per_day":
+c.LatePenalty.per_day = 0.1  # per_day takes this share of the score for each day late, a day begun counting whole,
+c.LatePenalty.cap = 0.5  # up to this share
+# Due dates with their time zone; an assignment not named here keeps the gradebook's (formgrader's) due date.
+c.Deadlines.due = {}  # e.g. {"manual_convolution": "2026-12-01 23:59 Europe/Berlin"}
+# Extensions: extensions.csv in this folder, columns student,assignment,extension (days, or the student's own due date).
+
 # ---- the sandbox: nbgrader's Execute/OverwriteCells replaced by convcourse's (convcourse/grading/nbgrader/preprocessors.py),
 # kernels run without network, as their own user (as root) or in bubblewrap (as an ordinary user), with the
 # course's private files hidden and a minimal environment.

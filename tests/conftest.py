@@ -15,3 +15,11 @@ def data() -> MNISTData:
 def tiny_data() -> MNISTData:
     """scikit-learn's digits at 28x28 (1297/250/250): small enough to train on in a second."""
     return load_mnist(dataset="digits")
+
+
+@pytest.fixture(scope="session")
+def tiny_course_built(tmp_path_factory):
+    """The tiny nbgrader course (tests/tiny_course.py) built once: copy it (graded_course.copy_course) before changing it."""
+    from tiny_course import make_course
+
+    return make_course(tmp_path_factory.mktemp("tiny-built") / "course")

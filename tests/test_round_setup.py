@@ -1,4 +1,5 @@
-"""What a grade round does before its jobs: sync the gradebook from source/ (only what changed), warm up the grader."""
+"""What a grade round does before its jobs: sync the gradebook from source/ (only what changed), warm up the grader, and
+find the submissions whose assignment's tests or points changed since they were graded."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,7 @@ from nbgrader.apps.api import NbGraderAPI
 from tiny_course import ASSIGNMENT, make_course
 
 from convcourse.grading.course.folder import SYNC_FILE, Course, load_course, sync_gradebook
+from convcourse.grading.rounds import regrade
 from convcourse.grading.rounds.preload import pay_once
 
 
@@ -144,3 +146,57 @@ def test_one_worker_starts_each_student_on_the_assignment_with_the_fewest_code_c
     pairs = [(s, a) for s in ("s1", "s2") for a in ("a_long", "b_short", "c_mid")]
     assert quickest_first(tmp_path, pairs) == [("s1", "b_short"), ("s1", "c_mid"), ("s1", "a_long"),
                                                ("s2", "b_short"), ("s2", "c_mid"), ("s2", "a_long")]
+
+
+# ---------------------------------------------------------------- regrading when an assignment's tests change
+
+
+def _edit_cell(root, grade_id: str, edit) -> None:
+    path = root / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    edit(next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id))
+    nbformat.write(notebook, path)
+
+
+def _digest_after(root, edit=None) -> str:
+    if edit is not None:
+        edit(root)
+    sync_gradebook(load_course(root))
+    return regrade.tests_digest(root, ASSIGNMENT)
+
+
+@pytest.mark.parametrize("what, edit", [
+    ("points", lambda root: _edit_cell(root, "test_answer", lambda c: c.metadata["nbgrader"].update(points=3))),
+    ("hidden test", lambda root: _edit_cell(root, "test_square_hidden",
+                                            lambda c: setattr(c, "source", c.source.replace("square(-2) == 4",
+                                                                                            "square(-3) == 9")))),
+    ("helper file", lambda root: (root / "source" / ASSIGNMENT / "helper.py").write_text("SIZE = 3\n")),
+])
+def test_the_tests_digest_follows_tests_points_and_files(course, what, edit):
+    assert _digest_after(course) != _digest_after(course, edit), what
+
+
+def test_the_tests_digest_ignores_the_due_date(course):
+    from convcourse.grading.course.deadlines import sync as sync_deadlines
+
+    before = _digest_after(course)
+    (course / "nbgrader_config.py").write_text((course / "nbgrader_config.py").read_text()
+                                               + '\nc.Deadlines.due = {"tiny": "2026-12-01 23:59 UTC"}\n')
+    sync_deadlines(course)
+    assert _digest_after(course) == before
+
+
+def test_submissions_graded_with_other_tests_are_graded_again():
+    tests = {"tiny": "new", "other": "same"}
+    state = {"a/tiny": {"digest": "x", "tests": "old"}, "b/tiny": {"digest": "y", "tests": "new"},
+             "c/other": {"digest": "z", "tests": "same"}, "d/tiny": {"digest": "w"}}  # d: graded before tests were kept
+    pairs = [("a", "tiny"), ("b", "tiny"), ("c", "other"), ("d", "tiny"), ("e", "tiny")]  # e: never graded
+    assert regrade.new_tests(state, pairs, tests) == {("a", "tiny")}
+    assert state["d/tiny"]["tests"] == "new"  # recorded from now on
+
+
+def test_a_changed_score_is_reported_from_what_to_what():
+    assert regrade.score_change("alice", "tiny", (3.0, 4.0), (4.0, 4.0)) == "alice/tiny: 3 / 4 -> 4 / 4"
+    assert regrade.score_change("alice", "tiny", (3.0, 4.0), (3.0, 5.0)) == "alice/tiny: 3 / 4 -> 3 / 5"
+    assert regrade.score_change("alice", "tiny", (3.0, 4.0), (3.0, 4.0)) is None
+    assert regrade.score_change("alice", "tiny", None, (3.0, 4.0)) is None  # first grading: nothing changed

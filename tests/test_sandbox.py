@@ -64,6 +64,7 @@ def test_spec_survives_the_command_line():
 def test_private_course_paths_cover_solutions_submissions_and_grades(tmp_path):
     hidden = {p.name for p in private_paths(tmp_path)}
     assert {"source", "submitted", "autograded", "feedback", "gradebook.db", "grades.csv"} <= hidden
+    assert {"extensions.csv", "roster.csv", "exports"} <= hidden  # who got more time, students' emails, exports
 
 
 def test_refuses_without_the_sandbox_unless_allowed(monkeypatch, capsys):

@@ -1,5 +1,5 @@
-"""``python -m convcourse.grading {release,grade,demo,archive}``: the instructor's commands (``make release/grade/demo``,
-``make student-archive``).
+"""``python -m convcourse.grading {release,grade,demo,archive,export}``: the instructor's commands (``make release/grade/demo``,
+``make student-archive``; ``export`` writes the grades per question for Canvas, Moodle or as a long table).
 
 Run in the course folder (the one with ``nbgrader_config.py``), or pass ``--root FOLDER``, as with
 nbgrader's own commands. The course's own problems (not a course, no sandbox, nbgrader refused the
@@ -22,9 +22,9 @@ COURSE_ERRORS = (GradingError, sandbox.SandboxUnavailable, release.ReleaseError,
 
 
 def parser() -> argparse.ArgumentParser:
-    """The command line: release [--check], grade and demo with their options, archive [--out]."""
+    """The command line: release [--check], grade and demo with their options, export --format, archive [--out]."""
     top = argparse.ArgumentParser(prog=PROG, description="The instructor's commands on an nbgrader course: "
-                                  "release, grade, demo, archive (make release / grade / demo / student-archive).")
+                                  "release, grade, demo, archive (make release / grade / demo / student-archive), export.")
     top.add_argument("--root", type=Path, default=None, help="course folder (default: the current directory)")
     commands = top.add_subparsers(dest="command", required=True)
     rel = commands.add_parser("release", help="regenerate release/ from source/ (nbgrader generate_assignment)")
@@ -41,6 +41,14 @@ def parser() -> argparse.ArgumentParser:
                               "(or set CONVCOURSE_SCHEDULER; default: local worker processes)")
         if name == "demo":
             sub.add_argument("--hostile", action="store_true", help="add the hostile/broken example submissions")
+    exp = commands.add_parser("export", help="grades per question for Canvas or Moodle, or as a long table")
+    exp.add_argument("--format", required=True, choices=("canvas", "moodle", "long"), help="the layout")
+    exp.add_argument("--out", type=Path, default=None, help="file to write (default: exports/grades-FORMAT.csv)")
+    exp.add_argument("--roster", type=Path, default=None,
+                     help="CSV with the platform's ids of the course's students (default: roster.csv, if there is one)")
+    exp.add_argument("--roster-key", default="student", help="the roster's column of the course's student ids")
+    exp.add_argument("--assignment", action="append", default=None, metavar="NAME",
+                     help="only this assignment (repeat for more; default: every one with a submission)")
     arc = commands.add_parser("archive", help=f"zip release/ for students: {archive.archive_name()}.zip")
     arc.add_argument("--out", type=Path, default=None, help="folder for the zip (default: dist/ in the course folder)")
     return top
@@ -53,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         root = course_root(args.root)
         if args.command == "release":
             return _release(root, check=args.check)
+        if args.command == "export":
+            return _export(root, args)
         if args.command == "archive":
             return _archive(root, args.out if args.out is not None else root / "dist")
         settings.check()  # a bad $CONVCOURSE_MAX_STEPS or limit stops here, not inside nbgrader's config loading
@@ -78,6 +88,26 @@ def _release(root: Path, *, check: bool) -> int:
               + "\n  ".join(problems))
         return 1 if problems else 0
     print(f"wrote {release.generate(root, names)}")
+    return 0
+
+
+def _export(root: Path, args: argparse.Namespace) -> int:
+    from convcourse.grading.course import export, platforms
+    from convcourse.grading.rounds.pipeline import refresh_penalties
+
+    roster = args.roster if args.roster is not None else root / "roster.csv"
+    if args.format == "long" and args.roster is not None:
+        raise export.ExportError("the long format names students by the course's ids: --roster is for canvas and moodle")
+    for change in refresh_penalties(root):  # manual grades, due dates and extensions since the last round
+        print(f"changed: {change.line()}")
+    out = args.out if args.out is not None else root / "exports" / f"grades-{args.format}.csv"
+    if args.format == "long":
+        path, notes = export.write_long(root, out, args.assignment)
+    else:
+        path, notes = platforms.write_wide(root, platforms.PLATFORMS[args.format], out, names=args.assignment,
+                                           roster=roster if roster.is_file() or args.roster is not None else None,
+                                           key=args.roster_key)
+    print("\n".join([*(f"note: {n}" for n in notes), f"wrote {path}"]))
     return 0
 
 

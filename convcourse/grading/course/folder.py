@@ -27,8 +27,9 @@ CONFIG_FILE = "nbgrader_config.py"
 SYNC_FILE = ".convcourse-gradebook.json"  # in autograded/: what each assignment's gradebook entries were synced from
 JOB_GRADEBOOKS = ".convcourse-job-gradebooks"  # in autograded/: per assignment, the gradebook its jobs start from
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
-# What no graded kernel may see of a course: solutions, submissions, grades and nbgrader's log.
-PRIVATE = ("source", "submitted", "autograded", "feedback", GRADEBOOK, f"{GRADEBOOK}-journal", "grades.csv", ".nbgrader.log")
+# What no graded kernel may see of a course: solutions, submissions, grades, nbgrader's log, extensions, rosters, exports.
+PRIVATE = ("source", "submitted", "autograded", "feedback", GRADEBOOK, f"{GRADEBOOK}-journal", "grades.csv", ".nbgrader.log",
+           "extensions.csv", "roster.csv", "exports")
 
 
 class GradingError(RuntimeError):

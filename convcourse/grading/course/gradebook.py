@@ -49,12 +49,21 @@ def nbgrader_api(config, **coursedir: str):
     return NbGraderAPI(course, config=config)
 
 
-def assignment_rows(db: Path, name: str) -> str:
-    """SHA-256 of an assignment's rows in a gradebook (its notebooks and cells; '' when it has none or no gradebook)."""
+def read_rows(db: Path, query: str, parameters: tuple = ()) -> list[tuple]:
+    """The rows of one query on a gradebook opened read-only (sqlite3.Error when it cannot be read)."""
+    with closing(sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=ro", uri=True)) as connection:
+        return connection.execute(query, parameters).fetchall()
+
+
+def assignment_rows(db: Path, name: str, *, with_duedate: bool = True) -> str:
+    """SHA-256 of an assignment's rows in a gradebook (its notebooks and cells; '' when it has none or no gradebook).
+
+    ``with_duedate=False`` leaves the due date out: what grading depends on (a new due date changes penalties only).
+    """
     if not Path(db).is_file():
         return ""
-    query = """
-        SELECT a.name, a.duedate, a.course_id, n.name, n.kernelspec, b.name, b.type,
+    query = f"""
+        SELECT a.name, {'a.duedate' if with_duedate else 'NULL'}, a.course_id, n.name, n.kernelspec, b.name, b.type,
                g.max_score, g.cell_type, t.max_score, t.cell_type, s.id IS NOT NULL
         FROM assignment a JOIN notebook n ON n.assignment_id = a.id
         LEFT JOIN base_cell b ON b.notebook_id = n.id LEFT JOIN grade_cells g ON g.id = b.id
@@ -65,8 +74,7 @@ def assignment_rows(db: Path, name: str) -> str:
         FROM assignment a JOIN notebook n ON n.assignment_id = a.id JOIN source_cell c ON c.notebook_id = n.id
         WHERE a.name = ?"""
     try:
-        with closing(sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=ro", uri=True)) as connection:
-            rows = sorted(map(repr, connection.execute(query, (name, name))))
+        rows = sorted(map(repr, read_rows(db, query, (name, name))))
     except sqlite3.Error:
         return ""  # no tables yet, or not a gradebook nbgrader can read either: sync
     return hashlib.sha256("\n".join(rows).encode()).hexdigest() if rows else ""

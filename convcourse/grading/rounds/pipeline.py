@@ -23,6 +23,8 @@ import nbformat
 
 from convcourse.grading import sandbox, settings
 from convcourse.grading.course import release
+from convcourse.grading.course.deadlines import PenaltyChange, apply_penalties, late_penalties
+from convcourse.grading.course.deadlines import sync as sync_deadlines
 from convcourse.grading.course.folder import Course, GradingError, ensure_data, load_course, submissions, sync_gradebook
 from convcourse.grading.course.gradebook import merge, opened, venv_on_path
 from convcourse.grading.course.report import autograded_scores, export, feedback, table
@@ -41,6 +43,7 @@ from convcourse.grading.rounds.jobs import (
 )
 from convcourse.grading.rounds.preload import pay_once
 from convcourse.grading.rounds.progress import Progress, submission_line
+from convcourse.grading.rounds.regrade import TESTS_KEY, new_tests, score_change, tests_digest
 from convcourse.mnist_files import DATA_ENV
 
 STATE_FILE = ".convcourse-graded.json"  # in autograded/: digest of each submission as last graded
@@ -55,6 +58,7 @@ class Round:
     graded: list[Result] = field(default_factory=list)
     unchanged: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)  # scores and late penalties that changed, from what to what
     seconds: float = 0.0
     grader_seconds: float = 0.0  # spent by this process preparing and merging jobs: the part no worker can share
 
@@ -153,34 +157,42 @@ def _grade_round(course: Course, workers: int, force: bool, isolated: bool, temp
     started = time.monotonic()
     root = course.root
     ensure_data()
+    scores = autograded_scores(root)  # before new points are synced in: what a regrade changes is reported from these
     sync_gradebook(course)
+    sync_deadlines(root, course.config)
     pairs, warnings = submissions(root, list(course.assignments))
     state = _state(root)
     digests = {pair: submission_digest(root / "submitted" / pair[0] / pair[1]) for pair in pairs}
-    todo = [p for p in pairs if force or _changed(root, state.get("/".join(p)), digests[p], p)]
+    tests = {name: tests_digest(root, name) for name in course.assignments}
+    retest = new_tests(state, pairs, tests)
+    todo = [p for p in pairs if force or p in retest or _changed(root, state.get("/".join(p)), digests[p], p)]
     if workers == 1 and not scheduler:
         todo = quickest_first(root, todo)
     report = Round(course, unchanged=[p for p in pairs if p not in todo], warnings=warnings)
     where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} worker(s)"
     log(f"grading {len(todo)} submission(s) {where}, "
         f"{'sandboxed' if isolated else 'WITHOUT the sandbox'}; {len(report.unchanged)} unchanged")
+    if retest:
+        log(f"{len(retest)} of them graded again because the tests or points of "
+            f"{', '.join(sorted({a for _, a in retest}))} changed since")
 
     def done(result: Result) -> None:  # runs in this process, one result at a time: the only gradebook writer
         began = time.monotonic()
         job, score = result.job, None
+        key = (job.student, job.assignment)
         if not result.killed:  # a killed job's gradebook may be half-written: keep what was recorded
-            score = merge(live, root, job.workdir, job.student, job.assignment)
-            state["/".join((job.student, job.assignment))] = {"digest": digests[(job.student, job.assignment)],
-                                                              "autograded": result.graded}
+            score = merge(gradebook, root, job.workdir, job.student, job.assignment)
+            state["/".join(key)] = {"digest": digests[key], "autograded": result.graded, TESTS_KEY: tests[job.assignment]}
         report.graded.append(result)
         score = score if result.graded else None
+        report.changes += filter(None, [score_change(job.student, job.assignment, scores.get(key), score)])
         progress.finished(submission_line(job.student, job.assignment, result.seconds, score,
                                           "" if result.ok else result.problem))
         report.grader_seconds += time.monotonic() - began
 
     progress = Progress(len(todo), log=log, live=live)
     try:
-        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch, opened(course.gradebook) as live:
+        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch, opened(course.gradebook) as gradebook:
             def start(pair: tuple[str, str]) -> Job:
                 began = time.monotonic()
                 job = prepare(course, *pair, Path(scratch), _job_timeout(root, pair[1], course.notebook_timeout))
@@ -197,19 +209,39 @@ def _grade_round(course: Course, workers: int, force: bool, isolated: bool, temp
     finally:
         progress.close()
     _save_state(root, state)
-    # Each job made its feedback; only what one could not make is made here.
+    penalties = apply_penalties(root, course.config)  # due dates, extensions, manual grades: as they stand now
+    report.changes += [change.line() for change in penalties]
+    # Each job made its feedback; only what one could not make, or whose penalty changed since, is made here.
     feedback(course, [(r.job.student, r.job.assignment) for r in report.graded
-                      if r.graded and not (root / "feedback" / r.job.student / r.job.assignment).is_dir()])
+                      if r.graded and not (root / "feedback" / r.job.student / r.job.assignment).is_dir()]
+             + _penalised(root, penalties))
     export(course)
     report.seconds = time.monotonic() - started
     return report
 
 
+def _penalised(root: Path, changes: list[PenaltyChange]) -> list[tuple[str, str]]:
+    """The graded submissions among ``changes``, once each: their feedback shows the penalty."""
+    pairs = dict.fromkeys((change.student, change.assignment) for change in changes)
+    return [pair for pair in pairs if (Path(root) / "autograded" / pair[0] / pair[1]).is_dir()]
+
+
+def refresh_penalties(course: Course | str | Path) -> list[PenaltyChange]:
+    """Outside a round (between rounds, before an export): late penalties as they stand now, and their feedback."""
+    course = course if isinstance(course, Course) else load_course(course)
+    with _one_round_at_a_time(course.root):
+        changes = apply_penalties(course.root, course.config)
+        feedback(course, _penalised(course.root, changes))
+    return changes
+
+
 def summary(report: Round) -> str:
     """The grade table plus warnings and problems of the round."""
     root = report.course.root
-    parts = ["Autograded scores (test cells; written answers are graded by hand in formgrader):",
-             table(autograded_scores(root), list(report.course.assignments))]
+    parts = ["Autograded scores (test cells; written answers are graded by hand in formgrader; "
+             "'late -x': points the late penalty takes from the submission):",
+             table(autograded_scores(root), list(report.course.assignments), late_penalties(root))]
+    parts += [f"changed: {line}" for line in report.changes]
     parts += [f"warning: {w}" for w in report.warnings]
     parts += [f"problem: {r.job.student}/{r.job.assignment}: {r.problem}" for r in report.graded if not r.ok]
     parts += [f"note: {r.job.student}/{r.job.assignment}: a kernel started cold ({r.cold})" for r in report.graded if r.cold]
