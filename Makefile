@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.convcourse-installed
 
-.PHONY: demo test lint lab notebooks release grade wheel student-archive venv clean
+.PHONY: demo test lint lab docs notebooks release grade wheel student-archive venv clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,10 @@ lint: $(STAMP)
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=release $$(test "$$(id -u)" = 0 && echo --allow-root)
 
+## docs: the documentation site from docs/ into site/, strictly (a broken link or anchor stops it); preview: .venv/bin/mkdocs serve
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+
 ## notebooks: rebuild source/ from authoring/ (runs each notebook once), then regenerate release/
 notebooks: $(STAMP)
 	$(PY) -m authoring.build
@@ -55,4 +59,4 @@ student-archive: $(STAMP)
 	$(PY) -m convcourse.grading archive --out dist
 
 clean:
-	rm -rf autograded feedback grades.csv gradebook.db .pytest_cache
+	rm -rf autograded feedback grades.csv gradebook.db .pytest_cache site

@@ -91,10 +91,11 @@ def test_every_module_checks_loads_from_its_file_exists():
 
 
 def documented_modules() -> set[str]:
-    """Every `python -m convcourse...` / `-m authoring...` in the Makefile, README, CONTRIBUTING and CI."""
+    """Every `python -m convcourse...` / `-m authoring...` in the Makefile, README, CONTRIBUTING, CI and docs/."""
     found = set()
-    for name in ("Makefile", "README.md", "CONTRIBUTING.md", ".ci/run", "benchmarks/README.md"):
-        found.update(re.findall(r"-m ((?:convcourse|authoring)[\w.]*)", (ROOT / name).read_text()))
+    names = ("Makefile", "README.md", "CONTRIBUTING.md", ".ci/run", "benchmarks/README.md")
+    for path in [*(ROOT / name for name in names), *(ROOT / "docs").glob("*.md")]:
+        found.update(re.findall(r"-m ((?:convcourse|authoring)[\w.]*)", path.read_text()))
     return found
 
 
