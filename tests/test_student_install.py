@@ -120,3 +120,15 @@ def test_every_released_notebook_runs_solved_from_the_student_archive(venv, tmp_
         paths.append(path)
     # The dataset comes from the environment the root conftest.py prepared; the budget is the smoke budget.
     run_nbval(str(venv / "bin" / "python"), folder, paths, env=student_environ(venv))
+
+
+def test_the_check_students_run_works_from_the_wheel_without_nbgrader(venv, tmp_path):
+    """`python -m convcourse check` where nbgrader and the grading side cannot be imported, on a released notebook."""
+    shutil.copy2(ROOT / "release" / "output_dimensions" / "output_dimensions.ipynb", tmp_path)
+    blocked = "import sys; sys.modules.update(dict.fromkeys(['nbgrader', 'convcourse.grading']))"
+    done = subprocess.run([str(venv / "bin" / "python"), "-c", f"{blocked}; from convcourse.__main__ import main; "
+                           "sys.exit(main(['check', 'output_dimensions.ipynb']))"], cwd=tmp_path,
+                          env=student_environ(venv), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr  # 1: nothing is answered in a released notebook
+    assert "FAILED  od-test-answers-simple (2 points)" in done.stdout and "visible tests: 0 of" in done.stdout
+    assert "not answered yet: od-answers" in done.stdout and "warning:" not in done.stdout, done.stdout

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from convcourse.budget import BudgetError, grading_budget
 from convcourse.grading import sandbox
-from convcourse.grading.course import archive, release
+from convcourse.grading.course import archive, release, released_cells
 from convcourse.grading.course.folder import GradingError, course_root, require_assignments
 
 PROG = "python -m convcourse.grading"
@@ -72,12 +72,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _release(root: Path, *, check: bool) -> int:
     names = tuple(require_assignments(root))
+    shipped = released_cells.is_package_checkout(root)  # the course whose released cells the wheel carries
     if check:
-        problems = release.check(root, names)
+        problems = release.check(root, names) + (released_cells.stale(root, names) if shipped else [])
         print("release/ is up to date" if not problems else "release/ is stale; run `make release`:\n  "
               + "\n  ".join(problems))
         return 1 if problems else 0
     print(f"wrote {release.generate(root, names)}")
+    if shipped:
+        print(f"wrote {released_cells.write(root, names)}")
     return 0
 
 
