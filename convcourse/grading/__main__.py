@@ -1,5 +1,5 @@
-"""``python -m convcourse.grading {release,grade,demo,archive}``: the instructor's commands (``make release/grade/demo``,
-``make student-archive``).
+"""``python -m convcourse.grading {release,grade,demo,report,similarity,archive}``: the instructor's commands
+(``make release/grade/demo``, ``make student-archive``).
 
 Run in the course folder (the one with ``nbgrader_config.py``), or pass ``--root FOLDER``, as with
 nbgrader's own commands. The course's own problems (not a course, no sandbox, nbgrader refused the
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from convcourse.budget import BudgetError, grading_budget
 from convcourse.grading import sandbox
-from convcourse.grading.course import archive, release, released_cells
+from convcourse.grading.course import archive, release, released_cells, similarity
 from convcourse.grading.course.folder import GradingError, course_root, require_assignments
 
 PROG = "python -m convcourse.grading"
@@ -41,6 +41,11 @@ def parser() -> argparse.ArgumentParser:
                               "(or set CONVCOURSE_SCHEDULER; default: local worker processes)")
         if name == "demo":
             sub.add_argument("--hostile", action="store_true", help="add the hostile/broken example submissions")
+    sim = commands.add_parser("similarity", help="rank pairs of submissions by the solution code they share (copydetect)")
+    sim.add_argument("assignment", help="the assignment whose submissions in submitted/ are compared")
+    sim.add_argument("--top", type=int, default=20, help="pairs listed (default: 20)")
+    sim.add_argument("--max-shared", type=int, default=similarity.MAX_SHARED, metavar="N",
+                     help="code found in more than N submissions is common, not evidence (default: %(default)s, as MOSS)")
     arc = commands.add_parser("archive", help=f"zip release/ for students: {archive.archive_name()}.zip")
     arc.add_argument("--out", type=Path, default=None, help="folder for the zip (default: dist/ in the course folder)")
     return top
@@ -53,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         root = course_root(args.root)
         if args.command == "release":
             return _release(root, check=args.check)
+        if args.command == "similarity":
+            if args.top < 1 or args.max_shared < 1:
+                raise GradingError("--top and --max-shared must be at least 1")
+            print(similarity.table(similarity.compare(root, args.assignment, max_shared=args.max_shared), args.top))
+            return 0
         if args.command == "archive":
             return _archive(root, args.out if args.out is not None else root / "dist")
         grading_budget()  # a bad $CONVCOURSE_MAX_STEPS stops here, not inside nbgrader's config loading
