@@ -6,6 +6,7 @@ everybody got the one right matrix and kept the released starter's docstring. Fa
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -30,17 +31,10 @@ ANSWER = '''def pool(x, size, stride):
             out[i, j] = x[i * stride:i * stride + size, j * stride:j * stride + size].max()
     return out
     ### END SOLUTION'''
-COPIED = '''def pool(x, size, stride):
-    """Max-pool the 2-D array x: a size x size window moving stride squares at a time, no padding, floor rule."""
-    # my own solution!
-    height = (x.shape[0] - size) // stride + 1
-    width = (x.shape[1] - size) // stride + 1
-    result = np.zeros((height, width))
-    for r in range(height):
-        # loop over the columns
-        for c in range(width):
-            result[r, c] = x[r * stride:r * stride + size, c * stride:c * stride + size].max()
-    return result'''
+# The copy: every name changed, comments added, the marker lines gone.
+RENAMED = {"rows": "height", "cols": "width", "out": "result", "i": "r", "j": "c"}
+COPIED = re.sub(r"\b(rows|cols|out|i|j)\b", lambda m: RENAMED[m.group(1)], ANSWER).replace(
+    "    ### BEGIN SOLUTION\n", "    # my own solution!\n").replace("    ### END SOLUTION", "    # (rows, then columns)")
 OWN = [
     '''def pool(x, size, stride):
     """Max-pool the 2-D array x: a size x size window moving stride squares at a time, no padding, floor rule."""
