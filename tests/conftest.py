@@ -1,6 +1,9 @@
-"""Shared fixtures: the session's dataset (chosen by the root conftest) and a tiny one for training tests."""
+"""Shared fixtures: the session's dataset (chosen by the root conftest), a tiny one for training tests, the browser."""
+
+from pathlib import Path
 
 import pytest
+from browser import ensure_chromium
 
 from convcourse.data import MNISTData, load_mnist
 
@@ -15,3 +18,9 @@ def data() -> MNISTData:
 def tiny_data() -> MNISTData:
     """scikit-learn's digits at 28x28 (1297/250/250): small enough to train on in a second."""
     return load_mnist(dataset="digits")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's chromium for the browser tests (installed on first use; see tests/browser.py)."""
+    return ensure_chromium()
