@@ -41,6 +41,10 @@ def parser() -> argparse.ArgumentParser:
                               "(or set CONVCOURSE_SCHEDULER; default: local worker processes)")
         if name == "demo":
             sub.add_argument("--hostile", action="store_true", help="add the hostile/broken example submissions")
+    rep = commands.add_parser("report", help="one self-contained HTML page: per question statistics, blank answers, "
+                              "classic mistakes, late penalties, similar pairs")
+    rep.add_argument("--out", type=Path, default=None, help="the page to write (default: class_report.html in the course)")
+    rep.add_argument("--no-similarity", action="store_true", help="leave out the comparison of submissions")
     sim = commands.add_parser("similarity", help="rank pairs of submissions by the solution code they share (copydetect)")
     sim.add_argument("assignment", help="the assignment whose submissions in submitted/ are compared")
     sim.add_argument("--top", type=int, default=20, help="pairs listed (default: 20)")
@@ -58,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         root = course_root(args.root)
         if args.command == "release":
             return _release(root, check=args.check)
+        if args.command == "report":
+            from convcourse.grading.course import class_report  # nbgrader and matplotlib: only for this command
+
+            print(f"wrote {class_report.write(root, args.out, compare=not args.no_similarity)}")
+            return 0
         if args.command == "similarity":
             if args.top < 1 or args.max_shared < 1:
                 raise GradingError("--top and --max-shared must be at least 1")
