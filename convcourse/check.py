@@ -156,9 +156,10 @@ def results(nb, cells: list[dict]) -> tuple[list[TestResult], list[str], list[st
         stderr = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("name") == "stderr")
         notes += [line.split("HabitWarning: ", 1)[1] for line in stderr.splitlines() if "HabitWarning: " in line]
         if info and info["grade"] and not info["solution"]:
-            if info["cell_type"] == "code":
-                message = f"{error['ename']}: {error['evalue']}" if error else ""
-                tests.append(TestResult(grade_id, info["title"], info["points"], error is None, message))
+            if info["cell_type"] == "code":  # nbgrader scores 0 for an error and for anything printed to stderr
+                message = f"{error['ename']}: {error['evalue']}" if error else \
+                    f"printed to stderr, which the grader scores 0: {stderr.strip()[:500]}" if stderr.strip() else ""
+                tests.append(TestResult(grade_id, info["title"], info["points"], not message, message))
         elif error and (error["ename"] == "NotImplementedError" or unanswered and error["ename"] == "NameError"):
             unanswered = True  # an answer not written yet, or a cell that needs one
             notes.append(f"not answered yet: {grade_id} (in {info['title']})" if info and info["solution"] else
