@@ -9,6 +9,12 @@ from convcourse.data import MNISTData, load_mnist
 
 
 @pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's chromium for the browser tests (installed on first use; see tests/browser.py)."""
+    return ensure_chromium()
+
+
+@pytest.fixture(scope="session")
 def data() -> MNISTData:
     """The dataset this session runs on: real MNIST, or the announced digits stand-in."""
     return load_mnist()
@@ -19,8 +25,3 @@ def tiny_data() -> MNISTData:
     """scikit-learn's digits at 28x28 (1297/250/250): small enough to train on in a second."""
     return load_mnist(dataset="digits")
 
-
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    """Debian's chromium for the browser tests (installed on first use; see tests/browser.py)."""
-    return ensure_chromium()

@@ -1,10 +1,13 @@
-"""``python -m convcourse.grading {release,grade,demo,report,similarity,archive}``: the instructor's commands
-(``make release/grade/demo``, ``make student-archive``).
+"""``python -m convcourse.grading {release,grade,demo,archive}``: the instructor's commands (``make release/grade/demo``,
+``make student-archive``).
 
 Run in the course folder (the one with ``nbgrader_config.py``), or pass ``--root FOLDER``, as with
 nbgrader's own commands. The course's own problems (not a course, no sandbox, nbgrader refused the
 release, missing data, a bad training budget) end with one ``error:`` message and exit status 2;
 anything else is a bug and keeps its traceback.
+
+After a round, ``report`` writes the class report (``class_report.html``) and ``similarity ASSIGNMENT`` ranks the
+pairs of submissions that share solution code.
 """
 from __future__ import annotations
 
@@ -41,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
                               "(or set CONVCOURSE_SCHEDULER; default: local worker processes)")
         if name == "demo":
             sub.add_argument("--hostile", action="store_true", help="add the hostile/broken example submissions")
+    arc = commands.add_parser("archive", help=f"zip release/ for students: {archive.archive_name()}.zip")
+    arc.add_argument("--out", type=Path, default=None, help="folder for the zip (default: dist/ in the course folder)")
     rep = commands.add_parser("report", help="one self-contained HTML page: per question statistics, blank answers, "
                               "classic mistakes, late penalties, similar pairs")
     rep.add_argument("--out", type=Path, default=None, help="the page to write (default: class_report.html in the course)")
@@ -50,8 +55,6 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--top", type=int, default=20, help="pairs listed (default: 20)")
     sim.add_argument("--max-shared", type=int, default=similarity.MAX_SHARED, metavar="N",
                      help="code found in more than N submissions is common, not evidence (default: %(default)s, as MOSS)")
-    arc = commands.add_parser("archive", help=f"zip release/ for students: {archive.archive_name()}.zip")
-    arc.add_argument("--out", type=Path, default=None, help="folder for the zip (default: dist/ in the course folder)")
     return top
 
 
@@ -62,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         root = course_root(args.root)
         if args.command == "release":
             return _release(root, check=args.check)
+        if args.command == "archive":
+            return _archive(root, args.out if args.out is not None else root / "dist")
         if args.command == "report":
             from convcourse.grading.course import class_report  # nbgrader and matplotlib: only for this command
 
@@ -72,8 +77,6 @@ def main(argv: list[str] | None = None) -> int:
                 raise GradingError("--top and --max-shared must be at least 1")
             print(similarity.table(similarity.compare(root, args.assignment, max_shared=args.max_shared), args.top))
             return 0
-        if args.command == "archive":
-            return _archive(root, args.out if args.out is not None else root / "dist")
         grading_budget()  # a bad $CONVCOURSE_MAX_STEPS stops here, not inside nbgrader's config loading
         from convcourse.grading.rounds import pipeline  # nbgrader's imports: only for the commands that grade
 
