@@ -24,4 +24,3 @@ def data() -> MNISTData:
 def tiny_data() -> MNISTData:
     """scikit-learn's digits at 28x28 (1297/250/250): small enough to train on in a second."""
     return load_mnist(dataset="digits")
-
