@@ -1,5 +1,4 @@
 """nbgrader configuration for the convcourse course (read by every `nbgrader` command run here)."""
-import os
 import sys
 from pathlib import Path
 
@@ -20,23 +19,12 @@ c.CourseDirectory.assignment_id = ""
 # Generated student notebooks carry no outputs from the instructor's run.
 c.ClearOutput.enabled = True
 
-
-def _env_int(name, default):
-    value = os.environ.get(name, "").strip()
-    return int(value) if value else default
-
-
-# ---- autograding limits (each can be overridden from the environment for one run)
-# A cell running longer than this is interrupted; the notebook goes on with the next cell.
-# (Generous: with the training budget a training cell of cnn_experiments takes up to ~45 s on 2 busy cores.)
-c.Execute.timeout = _env_int("CONVCOURSE_CELL_TIMEOUT", 120)
+# ---- autograding limits: per cell and notebook, a kernel's memory, /tmp and file size. configure_autograde
+# below sets them from convcourse.grading.settings (defaults there; each can be overridden from the environment
+# for one run, e.g. CONVCOURSE_CELL_TIMEOUT=300). A value set here instead wins over both, e.g.:
+# c.Execute.timeout = 300
+# A cell past its limit is interrupted, and the notebook goes on with the next cell.
 c.Execute.interrupt_on_timeout = True
-# A whole notebook gets this long; cells after that are marked "not run" (their tests score 0).
-c.GradingExecute.notebook_timeout = _env_int("CONVCOURSE_NOTEBOOK_TIMEOUT", 600)
-# Memory (data segment) of a kernel, its private /tmp, and the largest file it may write, in MiB.
-c.SandboxedKernelManager.memory_mb = _env_int("CONVCOURSE_KERNEL_MEMORY_MB", 4096)
-c.SandboxedKernelManager.tmp_mb = _env_int("CONVCOURSE_KERNEL_TMP_MB", 512)
-c.SandboxedKernelManager.file_size_mb = _env_int("CONVCOURSE_KERNEL_FILE_MB", 1024)
 # Test cells a student deleted are put back (locked test cells are always restored from the gradebook).
 c.OverwriteCells.add_missing_cells = True
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from convcourse.budget import BUDGET_ENV, BudgetError, grading_budget
 from convcourse.grading import sandbox
 from convcourse.grading.course import release
-from convcourse.grading.course.folder import GradingError, assignments, ensure_data, sync_gradebook
+from convcourse.grading.course.folder import GradingError, assignments, ensure_data, load_course, sync_gradebook
 from convcourse.grading.course.gradebook import with_venv_on_path
 from convcourse.grading.course.report import autograded_scores
 from convcourse.grading.demo import samples
@@ -135,7 +135,7 @@ def _measure(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="convcourse-bench-") as scratch:
         root = course_copy(Path(scratch) / "course")
         expected = hand_in(root, args.students)
-        sync_gradebook(root, assignments(root))  # the gradebook entries autograde needs; untimed, as for plain
+        sync_gradebook(load_course(root))  # the gradebook entries autograde needs; untimed, as for plain
         plain = plain_copy(root, Path(scratch) / "plain")
         elapsed = timed_plain(plain, assignments(root))
         wrong = {key: (got, expected[key]) for key, got in autograded_scores(plain).items() if got[0] != expected[key]}

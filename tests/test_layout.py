@@ -74,6 +74,20 @@ def test_the_launcher_module_the_sandbox_runs_with_dash_m_exists():
     assert callable(importlib.import_module(target).main)
 
 
+def test_the_fork_server_the_kernel_template_runs_with_dash_m_exists():
+    from convcourse.grading.nbgrader import kernel_template
+
+    assert kernel_template.TEMPLATE_MODULE == sandbox.FORK_SERVER_MODULE
+    assert callable(importlib.import_module(sandbox.FORK_SERVER_MODULE).main)
+
+
+def test_the_modules_a_workers_job_server_preloads_exist():
+    from convcourse.grading.rounds import job_server
+
+    for name in job_server.PRELOAD:
+        assert importlib.util.find_spec(name) is not None, name
+
+
 def test_the_guard_the_grader_imports_by_name_inside_kernels_exists():
     guard = importlib.import_module(preprocessors.GUARD_MODULE)
     assert callable(guard.install) and callable(guard.restore)

@@ -10,7 +10,7 @@ from nbgrader.api import Gradebook
 from nbgrader.apps.api import NbGraderAPI
 from tiny_course import ASSIGNMENT, make_course
 
-from convcourse.grading.course.folder import SYNC_FILE, sync_gradebook
+from convcourse.grading.course.folder import SYNC_FILE, Course, load_course, sync_gradebook
 from convcourse.grading.rounds.preload import pay_once
 
 
@@ -44,44 +44,46 @@ def _max_score(root) -> float:
 
 
 def test_an_unchanged_assignment_is_synced_once(course, syncs):
-    sync_gradebook(course, [ASSIGNMENT])
-    sync_gradebook(course, [ASSIGNMENT])
+    sync_gradebook(load_course(course))
+    sync_gradebook(load_course(course))
     assert syncs == [ASSIGNMENT]
     assert ASSIGNMENT in json.loads((course / "autograded" / SYNC_FILE).read_text())
 
 
 def test_a_changed_source_is_synced_again(course, syncs):
-    sync_gradebook(course, [ASSIGNMENT])
+    sync_gradebook(load_course(course))
     before = _max_score(course)
     path = course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     notebook = nbformat.read(path, as_version=4)
     test = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_answer")
     test.metadata["nbgrader"]["points"] = 5  # was 2
     nbformat.write(notebook, path)
-    sync_gradebook(course, [ASSIGNMENT])
+    sync_gradebook(load_course(course))
     assert syncs == [ASSIGNMENT, ASSIGNMENT]
     assert _max_score(course) == before + 3
 
 
 def test_a_gradebook_changed_behind_its_back_is_synced_again(course, syncs):
-    sync_gradebook(course, [ASSIGNMENT])
+    sync_gradebook(load_course(course))
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         gradebook.remove_assignment(ASSIGNMENT)
-    sync_gradebook(course, [ASSIGNMENT])
+    sync_gradebook(load_course(course))
     assert syncs == [ASSIGNMENT, ASSIGNMENT]
     assert _max_score(course) == 5  # the tiny course's points, back
 
 
 def test_an_unreadable_record_means_sync_again(course, syncs):
-    sync_gradebook(course, [ASSIGNMENT])
+    sync_gradebook(load_course(course))
     (course / "autograded" / SYNC_FILE).write_text("{not json")
-    sync_gradebook(course, [ASSIGNMENT])
+    sync_gradebook(load_course(course))
     assert syncs == [ASSIGNMENT, ASSIGNMENT]
 
 
-def test_warm_up_renders_a_feedback_page_and_reads_the_gradebook(course, tmp_path):
-    assert pay_once(course) is True
-    assert pay_once(tmp_path / "not-a-course") is False  # a head start only: never an error
+def test_preloading_renders_a_feedback_page_and_reads_the_gradebook(course, tmp_path):
+    loaded = load_course(course)
+    assert pay_once(loaded) is True
+    nowhere = Course(tmp_path / "not-a-course", loaded.config, loaded.assignments, ())
+    assert pay_once(nowhere) is False  # a head start only: never an error
 
 
 def test_feedback_pages_reuse_the_compiled_templates_and_stay_the_same(course, monkeypatch):
@@ -90,10 +92,9 @@ def test_feedback_pages_reuse_the_compiled_templates_and_stay_the_same(course, m
     from nbgrader.converters import GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
 
-    from convcourse.grading.course.gradebook import load_config
     from convcourse.grading.nbgrader.feedback_page import COMPILED, FeedbackExporter
 
-    config = load_config(course)
+    config = load_course(course).config
     converter = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
     assert converter.exporter_class is FeedbackExporter  # what the course's nbgrader_config.py sets
     page = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Feedback"),

@@ -195,9 +195,8 @@ def kernel(manager: SandboxedKernelManager, cwd: Path):
         run_sync(manager.shutdown_kernel)(now=True)
 
 
-def test_a_warm_ipykernel_runs_cells_plots_inline_and_can_be_interrupted(template, monkeypatch, tmp_path):
-    monkeypatch.setenv(kernel_template.WARM_ENV, str(template.folder))
-    manager = SandboxedKernelManager(kernel_name="python3", isolate=True)
+def test_a_warm_ipykernel_runs_cells_plots_inline_and_can_be_interrupted(template, tmp_path):
+    manager = SandboxedKernelManager(kernel_name="python3", isolate=True, template=str(template.folder))
     with kernel(manager, tmp_path) as (client, run):
         assert isinstance(manager.provisioner.process, kernel_template.WarmProcess)
         printed = run("import sys, matplotlib; print('warm', 'torch' in sys.modules, matplotlib.get_backend())")
@@ -211,17 +210,16 @@ def test_a_warm_ipykernel_runs_cells_plots_inline_and_can_be_interrupted(templat
     assert not run_sync(manager.is_alive)() and not run_dir_path.exists()
 
 
-def test_a_kernel_the_template_cannot_serve_starts_cold_and_still_works(template, monkeypatch, tmp_path):
-    monkeypatch.setenv(kernel_template.WARM_ENV, str(template.folder))
-    manager = SandboxedKernelManager(kernel_name="python3", isolate=True, memory_mb=512)  # below the preloaded modules
+def test_a_kernel_the_template_cannot_serve_starts_cold_and_still_works(template, tmp_path):
+    manager = SandboxedKernelManager(kernel_name="python3", isolate=True, memory_mb=512,
+                                     template=str(template.folder))  # below the preloaded modules
     with kernel(manager, tmp_path) as (_, run):
         assert isinstance(manager.provisioner.process, subprocess.Popen)  # the launcher's process: cold
         assert "cold False" in run("import sys; print('cold', 'torch' in sys.modules)")
 
 
-def test_the_grading_client_reaches_a_new_kernel_without_zmqs_100_ms_retry(template, monkeypatch, tmp_path):
-    monkeypatch.setenv(kernel_template.WARM_ENV, str(template.folder))
-    manager = SandboxedKernelManager(kernel_name="python3", isolate=True)
+def test_the_grading_client_reaches_a_new_kernel_without_zmqs_100_ms_retry(template, tmp_path):
+    manager = SandboxedKernelManager(kernel_name="python3", isolate=True, template=str(template.folder))
     run_sync(manager.start_kernel)(cwd=str(tmp_path))
     client = manager.client()  # what nbclient asks the manager for
     try:

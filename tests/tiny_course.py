@@ -55,9 +55,9 @@ def make_course(folder: Path) -> Path:
     source = folder / "source" / ASSIGNMENT
     source.mkdir(parents=True, exist_ok=True)
     nbformat.write(tiny_notebook(), source / f"{ASSIGNMENT}.ipynb")
-    from convcourse.grading.course.gradebook import nbgrader_api
+    from convcourse.grading.course.gradebook import load_config, nbgrader_api
 
-    result = nbgrader_api(folder).generate_assignment(ASSIGNMENT, force=True, create=True)  # release/ + gradebook
+    result = nbgrader_api(load_config(folder)).generate_assignment(ASSIGNMENT, force=True, create=True)  # release/ + gradebook
     if not result["success"]:
         raise RuntimeError(f"generate_assignment failed:\n{result.get('log')}\n{result.get('error')}")
     return folder

@@ -3,7 +3,7 @@
 
 Run in the course folder (the one with ``nbgrader_config.py``), or pass ``--root FOLDER``, as with
 nbgrader's own commands. The course's own problems (not a course, no sandbox, nbgrader refused the
-release, missing data, a bad training budget) end with one ``error:`` message and exit status 2;
+release, missing data, a bad setting such as the training budget) end with one ``error:`` message and exit status 2;
 anything else is a bug and keeps its traceback.
 
 After a round, ``report`` writes the class report (``class_report.html``) and ``similarity ASSIGNMENT`` ranks the
@@ -15,13 +15,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from convcourse.budget import BudgetError, grading_budget
-from convcourse.grading import sandbox
+from convcourse.budget import BudgetError
+from convcourse.grading import sandbox, settings
 from convcourse.grading.course import archive, release, released_cells, similarity
 from convcourse.grading.course.folder import GradingError, course_root, require_assignments
 
 PROG = "python -m convcourse.grading"
-COURSE_ERRORS = (GradingError, sandbox.SandboxUnavailable, release.ReleaseError, BudgetError)
+COURSE_ERRORS = (GradingError, sandbox.SandboxUnavailable, release.ReleaseError, BudgetError, settings.SettingError)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise GradingError("--top and --max-shared must be at least 1")
             print(similarity.table(similarity.compare(root, args.assignment, max_shared=args.max_shared), args.top))
             return 0
-        grading_budget()  # a bad $CONVCOURSE_MAX_STEPS stops here, not inside nbgrader's config loading
+        settings.check()  # a bad $CONVCOURSE_MAX_STEPS or limit stops here, not inside nbgrader's config loading
         from convcourse.grading.rounds import pipeline  # nbgrader's imports: only for the commands that grade
 
         if args.command == "demo":
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                                  allow_unsandboxed=args.allow_unsandboxed, scheduler=args.scheduler)
         report = pipeline.grade(root, workers=args.jobs, force=args.force, allow_unsandboxed=args.allow_unsandboxed,
                                 scheduler=args.scheduler)
-        print(pipeline.summary(root, report))
+        print(pipeline.summary(report))
         return 0
     except COURSE_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)

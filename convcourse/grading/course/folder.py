@@ -1,14 +1,23 @@
-"""An nbgrader course folder as the grader sees it: its assignments, its submissions, its gradebook, its data."""
+"""An nbgrader course folder as the grader sees it: the :class:`Course` a round loads once, submissions, gradebook, data.
+
+A grade round reads the course once (:func:`load_course`: ``nbgrader_config.py`` loaded, assignments
+found, private paths named, the forwarded settings of the grader's environment kept) and hands that
+one value down to every step, and pickled to every job, local or on a Dask worker: no step reads the
+config file or the environment again.
+"""
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from convcourse.grading import settings
 from convcourse.grading.course.gradebook import GRADEBOOK, assignment_rows, load_config, nbgrader_api
 from convcourse.mnist_files import DATA_ENV, chosen_dataset, mnist_status, resolve_root
 
@@ -32,6 +41,70 @@ def course_root(folder: str | Path | None = None) -> Path:
         raise GradingError(f"{root} is not an nbgrader course folder (no {CONFIG_FILE}); "
                            "run this from the course folder or pass --root FOLDER")
     return root
+
+
+@dataclass(frozen=True)
+class Course:
+    """A course folder loaded once for a round: what every step and every job of the round reads, never re-read.
+
+    Picklable (traitlets' Config is a dict of plain values and classes): Dask ships it to workers whole.
+    """
+
+    root: Path
+    config: object = field(repr=False)  # traitlets Config of nbgrader_config.py, limits from the settings table included
+    assignments: tuple[str, ...]
+    private: tuple[str, ...]  # what no graded kernel may see of this course (:data:`PRIVATE`)
+    forwarded: dict[str, str] = field(default_factory=dict)  # the forwarded settings the grader's environment set
+    allow_unsandboxed: bool = False  # the instructor's permission to grade without the sandbox (flag or setting)
+
+    @property
+    def gradebook(self) -> Path:
+        """The course's gradebook file."""
+        return self.root / GRADEBOOK
+
+    @property
+    def notebook_timeout(self) -> float:
+        """Seconds one notebook may run (the config's GradingExecute.notebook_timeout)."""
+        return float(self.config.GradingExecute.get("notebook_timeout", settings.NOTEBOOK_TIMEOUT.default))
+
+    def api(self, **coursedir: str):
+        """nbgrader's API on this course with its loaded config (CourseDirectory overrides, e.g. release_directory)."""
+        return nbgrader_api(self.config, **coursedir)
+
+    def hidden(self, *scratch: Path) -> list[str]:
+        """What no kernel may see: this course's private files, those of the ``scratch`` courses, and the checkout's
+        this package runs from (where the kernel runs: a Dask worker's own checkout, not the grader's)."""
+        paths = [*self.private, *(p for folder in scratch for p in private_paths(folder)), *checkout_private_paths()]
+        return list(dict.fromkeys(str(p) for p in paths))
+
+    def job_config(self, workdir: Path, *, isolate: bool | None = None, template: str = ""):
+        """The config of a job grading one submission in the scratch course ``workdir``.
+
+        The course's config with the scratch course as root and gradebook, every private path hidden, the
+        kernel-visible forwarded settings given to kernels (on a worker its own environment is not the
+        grader's), the sandbox decision already taken (``isolate``) and the round's kernel ``template``.
+        """
+        config = copy.deepcopy(self.config)
+        config.CourseDirectory.root = str(workdir)
+        config.CourseDirectory.db_url = f"sqlite:///{Path(workdir) / GRADEBOOK}"
+        manager = config.SandboxedKernelManager
+        manager.hide = self.hidden(Path(workdir))
+        kernel_env = {name: value for name, value in self.forwarded.items() if name in settings.KERNEL_VISIBLE}
+        manager.kernel_env = {**kernel_env, **manager.get("kernel_env", {})}
+        manager.template = template
+        if isolate is not None:
+            manager.isolate = isolate
+        return config
+
+
+def load_course(folder: str | Path | None = None, *, allow_unsandboxed: bool | None = None) -> Course:
+    """The course at ``folder`` (default: the current directory), read once: GradingError if it is none or has no
+    assignments. ``allow_unsandboxed`` (None: $CONVCOURSE_ALLOW_UNSANDBOXED decides) goes with it to every job."""
+    root = course_root(folder)
+    names = tuple(require_assignments(root))
+    allow = settings.switched_on(settings.ALLOW_UNSANDBOXED) if allow_unsandboxed is None else allow_unsandboxed
+    return Course(root, load_config(root), names, tuple(str(p) for p in private_paths(root)), settings.forwarded(),
+                  allow)
 
 
 def private_paths(root: str | Path) -> list[Path]:
@@ -80,56 +153,58 @@ def submissions(root: Path, known: list[str]) -> tuple[list[tuple[str, str]], li
     return pairs, warnings
 
 
-def sync_gradebook(root: Path, names: list[str]) -> None:
+def sync_gradebook(course: Course) -> None:
     """Create or update the gradebook's assignments from source/ (nbgrader generate_assignment, release/ untouched).
 
     An assignment is skipped when neither its source (with the course config and nbgrader's version)
     nor its entries in the gradebook changed since this function last synced it: nbgrader commits
     each cell on its own, ~1 s of disk syncs a round for nothing when the source stands still.
     """
-    root = Path(root)
-    state_path = root / "autograded" / SYNC_FILE
+    state_path = course.root / "autograded" / SYNC_FILE
     try:
         synced = json.loads(state_path.read_text()) if state_path.is_file() else {}
     except (OSError, ValueError):
         synced = {}  # unreadable: sync everything again
-    digests = {name: source_digest(root, name) for name in names}
+    digests = {name: source_digest(course, name) for name in course.assignments}
     todo = {name: digest for name, digest in digests.items()
             if not isinstance(synced.get(name), dict) or synced[name].get("source") != digest
-            or synced[name].get("gradebook") != assignment_rows(root / GRADEBOOK, name)}
+            or synced[name].get("gradebook") != assignment_rows(course.gradebook, name)}
     if not todo:
         return
     with tempfile.TemporaryDirectory(prefix="convcourse-release-") as scratch:
-        api = nbgrader_api(root, release_directory=scratch)
+        api = course.api(release_directory=scratch)
         for name, digest in todo.items():
             synced.pop(name, None)
             result = api.generate_assignment(name, force=True, create=True)
             if not result["success"]:
                 raise GradingError(f"nbgrader generate_assignment {name} failed:\n{result.get('log', '')}"
                                    f"{result.get('error', '')}")
-            synced[name] = {"source": digest, "gradebook": assignment_rows(root / GRADEBOOK, name)}
+            synced[name] = {"source": digest, "gradebook": assignment_rows(course.gradebook, name)}
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.write_text(json.dumps(synced, indent=1, sort_keys=True))
 
 
-def source_digest(root: Path, name: str) -> str:
+def source_digest(course: Course, name: str) -> str:
     """SHA-256 of what nbgrader makes an assignment's gradebook entries from: its source files, the config, versions.
 
-    The config is taken as loaded (every value ``nbgrader_config.py`` and what it calls set, classes by name),
-    so a change to the preprocessors it plugs in counts as much as a change to the file itself.
+    The config is taken as loaded: every value ``nbgrader_config.py`` and ``configure_autograde`` set,
+    the classes it plugs in by name.
     """
     import nbgrader
 
     digest = hashlib.sha256(f"nbgrader {nbgrader.__version__}\0".encode())
-    digest.update(json.dumps(load_config(root), sort_keys=True, default=repr).encode())
-    for path in sorted(p for p in (Path(root) / "source" / name).rglob("*") if p.is_file()):
+    digest.update(json.dumps(course.config, sort_keys=True, default=repr).encode())
+    for path in sorted(p for p in (course.root / "source" / name).rglob("*") if p.is_file()):
         digest.update(str(path).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
-def ensure_data() -> None:
-    """Fetch MNIST outside the sandbox when it is missing or wrong: graded kernels have no network."""
-    if chosen_dataset() == "digits":
+def ensure_data(dataset: str | None = None) -> None:
+    """Fetch MNIST outside the sandbox when it is missing or wrong: graded kernels have no network.
+
+    ``dataset``: the grader's $CONVCOURSE_DATASET, for a job on a Dask worker (None: this process's own).
+    """
+    if (chosen_dataset() if dataset is None else dataset.strip().lower()) == "digits":
         return
     problem = mnist_status()
     if problem is None:

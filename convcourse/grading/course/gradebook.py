@@ -36,13 +36,12 @@ def venv_on_path() -> None:
     os.environ["PATH"] = with_venv_on_path(os.environ)["PATH"]
 
 
-def nbgrader_api(root: Path, **coursedir: str):
-    """nbgrader's Python API on the course at ``root`` with its nbgrader_config.py (CourseDirectory overrides)."""
+def nbgrader_api(config, **coursedir: str):
+    """nbgrader's Python API with a course's loaded config (:func:`load_config`; CourseDirectory overrides)."""
     venv_on_path()
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
-    config = load_config(root)
     course = CourseDirectory(config=config)
     for name, value in coursedir.items():
         setattr(course, name, value)
@@ -72,9 +71,10 @@ def assignment_rows(db: Path, name: str) -> str:
     return hashlib.sha256("\n".join(rows).encode()).hexdigest() if rows else ""
 
 
-def merge(course_root: Path, workdir: Path, student: str, assignment: str) -> None:
-    """Copy the scores of one submission graded in the scratch course ``workdir`` into the course: gradebook,
-    autograded and feedback folders.
+def merge(gradebook: Path, course_root: Path, workdir: Path, student: str, assignment: str
+          ) -> tuple[float, float] | None:
+    """Copy the scores of one submission graded in the scratch course ``workdir`` into the course: ``gradebook``,
+    autograded and feedback folders; return the submission's autograded (score, maximum), None if it has none.
 
     When nbgrader refused the submission before recording it (no notebook at all), it is recorded
     with zero points, the way nbgrader scores a notebook missing from a submission.
@@ -91,7 +91,7 @@ def merge(course_root: Path, workdir: Path, student: str, assignment: str) -> No
                          for nb in submission.notebooks}
         except MissingEntry:
             timestamp, notebooks = None, None
-    with _quiet_sqlalchemy(), Gradebook(f"sqlite:///{root / GRADEBOOK}") as live:
+    with _quiet_sqlalchemy(), Gradebook(f"sqlite:///{gradebook}") as live:
         live.update_or_create_student(student)
         recorded = live.update_or_create_submission(assignment, student, timestamp=timestamp)
         if notebooks is None:
@@ -104,8 +104,22 @@ def merge(course_root: Path, workdir: Path, student: str, assignment: str) -> No
                 live.find_comment(comment_id, name, assignment, student).auto_comment = text
             live.find_submission_notebook(name, assignment, student).late_submission_penalty = penalty
         live.db.commit()
+        score = autograded_points(live.find_submission(assignment, student)) if notebooks else None
     for folder in ("autograded", "feedback"):  # feedback the job could not make is left to make: the old is stale
         _replace(workdir / folder / student / assignment, root / folder / student / assignment)
+    return score
+
+
+def autograded_points(submission) -> tuple[float, float]:
+    """Points of the autograded test cells of one submission (written answers are graded by hand)."""
+    got = top = 0.0
+    for notebook in submission.notebooks:
+        solutions = {cell.name for cell in notebook.notebook.solution_cells}
+        for grade in notebook.grades:
+            if grade.cell.cell_type == "code" and grade.name not in solutions:
+                got += grade.auto_score or 0.0
+                top += grade.max_score
+    return got, top
 
 
 @contextmanager

@@ -1,35 +1,36 @@
 """What a grade round leaves behind: feedback HTML, grades.csv, and the autograded score table.
 
 Everything here reads or converts through nbgrader itself (its API, its CSV export plugin, its
-gradebook), on the course at ``root`` with that course's nbgrader_config.py.
+gradebook), with the course's nbgrader_config.py as loaded once for the round (:class:`Course`).
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from convcourse.grading.course.gradebook import GRADEBOOK, load_config, nbgrader_api
+from convcourse.grading.course.folder import Course
+from convcourse.grading.course.gradebook import GRADEBOOK, autograded_points
 
 
-def feedback(root: Path, pairs: list[tuple[str, str]]) -> None:
+def feedback(course: Course, pairs: list[tuple[str, str]]) -> None:
     """nbgrader generate_feedback for each (student, assignment) just graded."""
     if not pairs:
         return
-    api = nbgrader_api(root)
+    api = course.api()
     for student, assignment in pairs:
         result = api.generate_feedback(assignment, student, force=True)
         if not result["success"]:
             print(f"feedback for {student}/{assignment} failed: {result.get('error', '')[-500:]}", file=sys.stderr)
 
 
-def export(root: Path) -> Path:
+def export(course: Course) -> Path:
     """nbgrader export: every grade in the gradebook to grades.csv."""
     from nbgrader.api import Gradebook
     from nbgrader.plugins import CsvExportPlugin
 
-    plugin = CsvExportPlugin(config=load_config(root))
-    plugin.to = str(Path(root) / "grades.csv")
-    with Gradebook(f"sqlite:///{Path(root) / GRADEBOOK}") as gradebook:
+    plugin = CsvExportPlugin(config=course.config)
+    plugin.to = str(course.root / "grades.csv")
+    with Gradebook(f"sqlite:///{course.gradebook}") as gradebook:
         plugin.export(gradebook)
     return Path(plugin.to)
 
@@ -42,31 +43,8 @@ def autograded_scores(root: Path) -> dict[tuple[str, str], tuple[float, float]]:
     with Gradebook(f"sqlite:///{Path(root) / GRADEBOOK}") as gradebook:
         for assignment in gradebook.assignments:
             for submission in gradebook.assignment_submissions(assignment.name):
-                scores[(submission.student_id, assignment.name)] = _test_points(submission)
+                scores[(submission.student_id, assignment.name)] = autograded_points(submission)
     return scores
-
-
-def submission_score(root: Path, student: str, assignment: str) -> tuple[float, float] | None:
-    """(autograded score, maximum) of one submission, or None when the gradebook has none."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    with Gradebook(f"sqlite:///{Path(root) / GRADEBOOK}") as gradebook:
-        try:
-            return _test_points(gradebook.find_submission(assignment, student))
-        except MissingEntry:
-            return None
-
-
-def _test_points(submission) -> tuple[float, float]:
-    """Points of the autograded test cells of one submission (written answers are graded by hand)."""
-    got = top = 0.0
-    for notebook in submission.notebooks:
-        solutions = {cell.name for cell in notebook.notebook.solution_cells}
-        for grade in notebook.grades:
-            if grade.cell.cell_type == "code" and grade.name not in solutions:
-                got += grade.auto_score or 0.0
-                top += grade.max_score
-    return got, top
 
 
 def table(scores: dict[tuple[str, str], tuple[float, float]], names: list[str]) -> str:

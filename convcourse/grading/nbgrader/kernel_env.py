@@ -14,14 +14,15 @@ import sys
 from pathlib import Path
 from typing import Mapping
 
-from convcourse.budget import BUDGET_ENV
-from convcourse.mnist_files import DATA_ENV, DATASET_ENV, resolve_root
+from convcourse.grading import settings
+from convcourse.mnist_files import DATA_ENV, resolve_root
 
-# Passed on from the grader's environment when set there; nothing else is.
+# Passed on from the grader's environment when set there; nothing else is. The course's own settings
+# are those :mod:`convcourse.grading.settings` marks as a kernel's to see.
 ALLOWED = (
     "LANG", "LANGUAGE", "TZ", "PYTHONPATH",
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-    DATA_ENV, DATASET_ENV, BUDGET_ENV,
+    *settings.KERNEL_VISIBLE,
 )
 ALLOWED_PREFIXES = ("LC_",)
 # Set for every kernel, whatever the grader's environment says.

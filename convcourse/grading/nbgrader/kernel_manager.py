@@ -5,7 +5,8 @@ The kernel talks to the grader over Unix sockets (ipc), because it has a network
 own, works in a private copy of the notebook's folder, so nothing it writes lands in the course, and
 gets a minimal environment (:mod:`convcourse.grading.nbgrader.kernel_env`), never the grader's. In a grade round
 with a kernel template (:mod:`convcourse.grading.nbgrader.kernel_template`) the kernel is forked from it, warm, into the
-same sandbox; otherwise, or if the template fails, it starts cold through the launcher.
+same sandbox (the round names it in the job's config: ``SandboxedKernelManager.template``); otherwise, or if
+the template fails, it starts cold through the launcher.
 """
 from __future__ import annotations
 
@@ -84,6 +85,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     expose = List(Unicode(), help="extra paths the kernel must reach (e.g. the data folder)").tag(config=True)
     kernel_env = Dict(Unicode(), help="environment variables set for graded kernels (the training budget)").tag(
         config=True)
+    template = Unicode("", help="folder of the round's kernel template: kernels fork from it ('': cold)").tag(config=True)
 
     @default("client_factory")
     def _grading_client(self) -> type[AsyncKernelClient]:
@@ -104,7 +106,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         """Scratch folder, ipc sockets (the kernel has its own network), a private copy of the cwd."""
         if self.isolate is None:
             self.isolate = sandbox.require_sandbox()  # raises SandboxUnavailable unless allowed
-        folder = os.environ.get(kernel_template.WARM_ENV)
+        folder = self.template
         self._warm = folder if self.isolate and folder and os.path.isdir(folder) else None
         runs = Path(self._warm) / "runs" if self._warm else None  # where its template can reach it
         self._run_dir = Path(tempfile.mkdtemp(prefix="convcourse-kernel-", dir=runs))

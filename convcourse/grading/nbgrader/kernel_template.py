@@ -3,8 +3,8 @@
 A cold kernel starts a Python, imports torch, matplotlib and seaborn, and builds matplotlib's font
 cache in its empty home: seconds per notebook, more than a small notebook's own cells take.
 :func:`warm_template` starts :mod:`convcourse.grading.sandbox.fork_server` once per round (as root directly;
-as an ordinary user inside bubblewrap, the same view a kernel gets) and publishes its folder in
-``$CONVCOURSE_WARM_KERNELS``; :class:`~convcourse.grading.nbgrader.kernel_manager.SandboxedKernelManager`
+as an ordinary user inside bubblewrap, the same view a kernel gets); each job's config names its folder
+(``SandboxedKernelManager.template``), and :class:`~convcourse.grading.nbgrader.kernel_manager.SandboxedKernelManager`
 then launches each kernel with :func:`launch`, which returns a :class:`WarmProcess` that jupyter_client
 drives like the ``Popen`` of a cold kernel. Plain ``nbgrader autograde`` (no template) stays cold,
 and so does ``CONVCOURSE_COLD_KERNELS=1``.
@@ -27,16 +27,14 @@ from pathlib import Path
 from typing import Iterator
 
 from convcourse.budget import grading_env
-from convcourse.grading import sandbox
+from convcourse.grading import sandbox, settings
 from convcourse.grading.nbgrader.kernel_env import kernel_environment
-from convcourse.grading.sandbox import bwrap, fork_server
+from convcourse.grading.sandbox import bwrap
 from convcourse.mnist_files import DATA_ENV
 
-WARM_ENV = "CONVCOURSE_WARM_KERNELS"  # the round's template folder, for the kernel managers of its jobs
-COLD_ENV = "CONVCOURSE_COLD_KERNELS"  # 1: start every kernel cold, as plain nbgrader does
 COLD_START = "starting the kernel cold"  # the kernel manager's warning in a job's log when a warm start failed
 WARM_START = "kernel forked from the template"  # its note there for each warm kernel
-TEMPLATE_MODULE = fork_server.__name__
+TEMPLATE_MODULE = sandbox.FORK_SERVER_MODULE
 READY_TIMEOUT = 180  # seconds for the template's imports
 LAUNCH_TIMEOUT = 120  # seconds for a warden to build one kernel's sandbox
 
@@ -71,8 +69,7 @@ class Template:
 
 def disabled(environ: dict | None = None) -> bool:
     """Whether the instructor asked for cold kernels ($CONVCOURSE_COLD_KERNELS)."""
-    value = (os.environ if environ is None else environ).get(COLD_ENV, "").strip().lower()
-    return value in {"1", "true", "yes", "on"}
+    return settings.switched_on(settings.COLD_KERNELS, environ)
 
 
 def start_template(hide: list[str], tmp_mb: int = sandbox.Limits.tmp_mb, *, wait: bool = True,
@@ -129,21 +126,17 @@ def stop_template(template: Template) -> None:
 
 @contextmanager
 def warm_template(isolated: bool, hide: list[str], log=print) -> Iterator[Template | None]:
-    """A template for this round's kernels, published in $CONVCOURSE_WARM_KERNELS; None when kernels start cold."""
+    """A template for this round's kernels (its jobs' kernel managers get its folder); None when kernels start cold."""
     template = None
     if isolated and not disabled():
         try:
             template = start_template(hide, wait=False)
         except (OSError, WarmKernelError) as error:
             log(f"warning: kernels start cold this round ({error})")
-    previous = os.environ.get(WARM_ENV)
-    if template is not None:
-        os.environ[WARM_ENV] = str(template.folder)
     try:
         yield template
     finally:
         if template is not None:
-            os.environ.pop(WARM_ENV, None) if previous is None else os.environ.__setitem__(WARM_ENV, previous)
             stop_template(template)
 
 

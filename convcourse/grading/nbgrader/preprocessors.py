@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ast
 import math
-import os
 import secrets
 import time
 from pathlib import Path
@@ -32,13 +31,12 @@ from nbgrader.preprocessors import Execute, OverwriteCells
 from traitlets import Bool, Enum, Integer
 
 from convcourse.budget import grading_env
-from convcourse.grading import sandbox
+from convcourse.grading import sandbox, settings
 from convcourse.grading.course.folder import checkout_private_paths, private_paths
 from convcourse.grading.nbgrader import kernel_guard
 from convcourse.grading.nbgrader.feedback_page import FeedbackExporter
 from convcourse.grading.nbgrader.kernel_manager import SandboxedKernelManager
 
-HIDE_ENV = "CONVCOURSE_SANDBOX_HIDE"  # more paths to hide, os.pathsep-separated (the grader sets it)
 GUARD_MODULE = kernel_guard.__name__  # imported by name inside the graded kernel
 GUARD_TIMEOUT = 30  # seconds for the hidden restore step before a test cell
 
@@ -46,20 +44,25 @@ GUARD_TIMEOUT = 30  # seconds for the hidden restore step before a test cell
 def configure_autograde(c: Any, root: Path, command: str = "") -> None:
     """Put convcourse's sandboxed preprocessors into nbgrader config ``c`` for the course at ``root``.
 
+    The limits come from :mod:`convcourse.grading.settings` (its defaults, or the environment's
+    values), unless ``c`` sets them itself: the course's own ``nbgrader_config.py`` has the last word.
     Graded kernels get the training budget (:func:`convcourse.budget.grading_budget`). For
     ``nbgrader autograde`` the sandbox is probed now and the command stops (exit status 1, with
     the reason) when it is unavailable and $CONVCOURSE_ALLOW_UNSANDBOXED does not allow going on.
     """
     from nbgrader.converters import Autograde
 
+    for setting in settings.SETTINGS:
+        section, _, name = setting.trait.partition(".")
+        if setting.trait and name not in c[section]:
+            c[section][name] = setting.read()
     traits = Autograde.class_traits()
     c.Autograde.sanitize_preprocessors = [
         RestoreCells if pp is OverwriteCells else pp for pp in traits["sanitize_preprocessors"].default()]
     c.Autograde.autograde_preprocessors = [
         GradingExecute if pp is Execute else pp for pp in traits["autograde_preprocessors"].default()]
-    extra = [p for p in os.environ.get(HIDE_ENV, "").split(os.pathsep) if p]
-    hidden = [*private_paths(root), *checkout_private_paths()]
-    c.SandboxedKernelManager.hide = list(dict.fromkeys([str(p) for p in hidden] + extra))
+    hidden = [*private_paths(root), *checkout_private_paths()]  # a grade round's jobs: Course.job_config
+    c.SandboxedKernelManager.hide = list(dict.fromkeys(str(p) for p in hidden))
     # The training budget: only the graded kernels get it, never a student's own session.
     c.SandboxedKernelManager.kernel_env = grading_env()
     # The same HTML page, with Jinja's compiled templates kept for the process (and the jobs forked from it).

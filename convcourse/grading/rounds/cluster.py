@@ -2,8 +2,9 @@
 
 ``python -m convcourse.grading grade --scheduler tcp://HOST:8786`` (or ``$CONVCOURSE_SCHEDULER``) runs
 each submission's job on a ``dask.distributed`` worker instead of a local process. Nothing assumes a
-shared file system: the grader packs the job's scratch course (its nbgrader_config.py, a copy of the
-gradebook, the submission) into bytes, the worker unpacks it into its own temporary folder, runs
+shared file system: the grader sends every worker the round's course (:class:`Course`: the config as
+loaded, with its limits, and the forwarded settings) once, and packs each job's scratch course (a copy
+of the gradebook, the submission) into bytes; the worker unpacks it into its own temporary folder, runs
 ``nbgrader autograde`` there in a child forked from the worker's job server
 (:mod:`convcourse.grading.rounds.job_server`; sandboxed and time-limited exactly as locally, its kernels
 forked from the worker's own kernel template, :mod:`convcourse.grading.nbgrader.kernel_template`), and sends the
@@ -28,22 +29,14 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from convcourse.budget import BUDGET_ENV
-from convcourse.grading import sandbox
-from convcourse.grading.course.folder import checkout_private_paths
+from convcourse.grading import sandbox, settings
+from convcourse.grading.course.folder import Course
 from convcourse.grading.nbgrader import kernel_template
 from convcourse.grading.rounds import jobs
 from convcourse.grading.rounds.job_server import JobServer
 from convcourse.grading.rounds.jobs import Job, Result, job_result, killed_result
-from convcourse.mnist_files import DATASET_ENV
 
-SCHEDULER_ENV = "CONVCOURSE_SCHEDULER"
-# What a graded kernel on a worker must see as it would locally: the budget, the dataset choice, the
-# sandbox permission and the limits. Not the data folder nor the thread count: those are the worker
-# machine's (its own $CONVCOURSE_DATA or cache, its own cores).
-FORWARDED_ENV = (BUDGET_ENV, DATASET_ENV, sandbox.ALLOW_ENV,
-                 "CONVCOURSE_CELL_TIMEOUT", "CONVCOURSE_NOTEBOOK_TIMEOUT", "CONVCOURSE_KERNEL_MEMORY_MB",
-                 "CONVCOURSE_KERNEL_TMP_MB", "CONVCOURSE_KERNEL_FILE_MB")
+SCHEDULER_ENV = settings.SCHEDULER.name
 
 
 def pack(folder: Path) -> bytes:
@@ -72,22 +65,22 @@ _template: kernel_template.Template | None = None
 _template_lock = threading.Lock()
 
 
-def worker_template(env: dict[str, str]) -> dict[str, str]:
-    """On a worker: its kernel template (started by the first job, kept for the worker's life), as the
-    environment variable its jobs' kernel managers read; {} when kernels must start cold there."""
+def worker_template(course: Course) -> str:
+    """On a worker: the folder of its kernel template (started by the first job, kept for the worker's life),
+    which its jobs' kernel managers fork from; '' when kernels must start cold there."""
     global _template
     with _template_lock:
         if _template is not None and _template.process.poll() is not None:
             _template = None  # it died: start another
         if _template is None:
-            if kernel_template.disabled({**os.environ, **env}) or not sandbox.sandbox_status().available:
-                return {}
+            if kernel_template.disabled({**os.environ, **course.forwarded}) or not sandbox.sandbox_status().available:
+                return ""
             try:
-                _template = kernel_template.start_template([str(p) for p in checkout_private_paths()], wait=False)
+                _template = kernel_template.start_template(course.hidden(), wait=False)
             except (OSError, kernel_template.WarmKernelError):
-                return {}
+                return ""
             atexit.register(kernel_template.stop_template, _template)
-        return {kernel_template.WARM_ENV: str(_template.folder)}
+        return str(_template.folder)
 
 
 _server: JobServer | None = None
@@ -103,14 +96,14 @@ def _job_server() -> JobServer:
         return _server
 
 
-def grade_packed(packed: bytes, student: str, assignment: str, timeout: float, env: dict[str, str]
+def grade_packed(packed: bytes, course: Course, student: str, assignment: str, timeout: float
                  ) -> tuple[bytes, bool, bool, float]:
-    """On a worker: autograde one packed scratch course; (packed result, ok, killed, seconds)."""
+    """On a worker: autograde one packed scratch course of ``course``; (packed result, ok, killed, seconds)."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="convcourse-worker-") as scratch:
         workdir = Path(scratch) / "job"
         unpack(packed, workdir)
-        status = _job_server().run(workdir, student, assignment, {**env, **worker_template(env)}, timeout)
+        status = _job_server().run(course, Job(student, assignment, workdir, timeout), worker_template(course))
         if status == jobs.UNFIT:  # the task fails: the grader records nothing, the next round retries
             log_file = workdir / jobs.LOG_FILE
             log = log_file.read_text(errors="replace") if log_file.exists() else ""
@@ -118,18 +111,15 @@ def grade_packed(packed: bytes, student: str, assignment: str, timeout: float, e
         return pack(workdir), status == 0, status is None, time.monotonic() - started
 
 
-def forwarded_env() -> dict[str, str]:
-    """The grader's settings a worker's job needs (see FORWARDED_ENV)."""
-    return {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
-
-
-def run_jobs_on_cluster(tasks: list, address: str, start: Callable[[object], Job],
+def run_jobs_on_cluster(course: Course, tasks: list, address: str, start: Callable[[object], Job],
                         on_done: Callable[[Result], None] | None = None, *, in_flight: int | None = None
                         ) -> list[Result]:
-    """Like :func:`convcourse.grading.rounds.jobs.run_jobs`, with each job run on the Dask cluster at ``address``.
+    """Like :func:`convcourse.grading.rounds.jobs.run_jobs`, with each job of ``course`` run on the Dask cluster
+    at ``address``.
 
-    At most ``in_flight`` jobs (default: twice the cluster's worker threads) are packed and queued at
-    a time, so the grader's scratch space holds a few courses, not the whole class.
+    The course goes to every worker once (scattered), not with every task. At most ``in_flight``
+    jobs (default: twice the cluster's worker threads) are packed and queued at a time, so the
+    grader's scratch space holds a few courses, not the whole class.
     """
     from distributed import Client, as_completed
 
@@ -139,11 +129,12 @@ def run_jobs_on_cluster(tasks: list, address: str, start: Callable[[object], Job
         limit = in_flight or 2 * threads
         running: dict = {}
         queue = as_completed()
+        shipped = client.scatter(course, broadcast=True)
 
         def submit() -> None:
             job = start(pending.pop(0))
-            future = client.submit(grade_packed, pack(job.workdir), job.student, job.assignment, job.timeout,
-                                   forwarded_env(), key=f"grade-{job.student}-{job.assignment}-{time.time_ns()}")
+            future = client.submit(grade_packed, pack(job.workdir), shipped, job.student, job.assignment, job.timeout,
+                                   key=f"grade-{job.student}-{job.assignment}-{time.time_ns()}")
             running[future.key] = job
             queue.add(future)
 

@@ -4,16 +4,20 @@ Local grading forks its jobs from the grader, which has imported nbgrader alread
 cannot: it is multi-threaded (forking it is unsafe) and, started by a nanny, daemonic (so
 ``multiprocessing`` may not start children from it). So each worker starts this small server once
 (``python -m convcourse.grading.rounds.job_server``, single-threaded, it reads requests from stdin), and the
-server forks a child per job that runs :func:`convcourse.grading.rounds.jobs.main` with the job's
-environment. Replies are ``ID EXIT-STATUS`` lines on stdout; a job past its time limit is killed and
-reported as ``ID killed``. When the worker goes away (stdin closes) the server kills its jobs and ends.
+server forks a child per job that runs :func:`convcourse.grading.rounds.jobs.on_worker` with the round's
+course, pickled into the request. Replies are ``ID EXIT-STATUS`` lines on stdout; a job past its time
+limit is killed and reported as ``ID killed``. When the worker goes away (stdin closes) the server kills
+its jobs and ends.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
+import importlib
 import itertools
 import json
 import os
+import pickle
 import select
 import signal
 import subprocess
@@ -22,9 +26,13 @@ import threading
 import time
 from pathlib import Path
 
+from convcourse.grading.course.gradebook import GRADEBOOK
 from convcourse.grading.rounds import preload
 
 KILLED = "killed"
+# What a job imports, loaded before the first fork (a job's config names the convcourse ones).
+PRELOAD = ("nbgrader.apps", "nbgrader.converters", "convcourse.grading.nbgrader.preprocessors",
+           "convcourse.grading.nbgrader.kernel_manager", "convcourse.grading.rounds.jobs")
 
 
 class JobServer:
@@ -53,10 +61,13 @@ class JobServer:
         """Whether the server still runs."""
         return self.process.poll() is None
 
-    def run(self, workdir: Path, student: str, assignment: str, env: dict[str, str], timeout: float) -> int | None:
-        """Run one job; its exit status, or None when it was killed at ``timeout`` (RuntimeError if the server died)."""
+    def run(self, course, job, template: str = "") -> int | None:
+        """Run one job of ``course`` (:class:`~convcourse.grading.course.folder.Course`, a :class:`~.jobs.Job`), its
+        kernels forked from ``template`` ('': cold); its exit status, or None when it was killed at its timeout
+        (RuntimeError if the server died)."""
         number = next(self._ids)
-        request = {"id": number, "args": [str(workdir), student, assignment], "env": env, "timeout": timeout}
+        task = base64.b64encode(pickle.dumps((course, job, template))).decode()
+        request = {"id": number, "task": task, "timeout": job.timeout}
         with self._arrived:
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
@@ -68,15 +79,14 @@ class JobServer:
         return None if status == KILLED else int(status)
 
 
-def _child(request: dict) -> None:
-    """In the forked child: the job's log and environment, then the job itself; never returns."""
+def _child(course, job, template: str) -> None:
+    """In the forked child: the job's log, then the job itself; never returns."""
     from convcourse.grading.rounds import jobs
 
     code = 1
     try:
-        jobs.capture_log(Path(request["args"][0]))  # stdout was the server's reply pipe: nothing of the job lands there
-        os.environ.update(request["env"])
-        code = jobs.main(request["args"])
+        jobs.capture_log(job.workdir)  # stdout was the server's reply pipe: nothing of the job lands there
+        code = jobs.on_worker(course, job, template)
     except BaseException:  # noqa: BLE001 - the worker reads job.log
         import traceback
 
@@ -103,14 +113,15 @@ def serve() -> None:
         while b"\n" in pending:
             line, pending = pending.split(b"\n", 1)
             request = json.loads(line)
-            if not preloaded:  # with the first job's scratch course: its config and gradebook are the course's
+            course, job, template = pickle.loads(base64.b64decode(request["task"]))
+            if not preloaded:  # with the first job's scratch copy of the gradebook: the course's is on the grader
                 with contextlib.redirect_stdout(sys.stderr):  # stdout carries the replies
-                    preload.pay_once(Path(request["args"][0]))
+                    preload.pay_once(course, Path(job.workdir) / GRADEBOOK)
                 preloaded = True
             sys.stdout.flush()
             pid = os.fork()
             if pid == 0:
-                _child(request)
+                _child(course, job, template)
             running[pid] = (request["id"], time.monotonic() + float(request["timeout"]))
         for pid, (number, deadline) in list(running.items()):
             if time.monotonic() > deadline:
@@ -133,11 +144,9 @@ def _reply(number: int, status: str, open_input: bool) -> None:
 
 def main() -> int:
     """Preload what every job imports and probe the sandbox once, then serve."""
-    from nbgrader import apps, converters  # noqa: F401 - imported once, here, for every forked job
-
+    for name in PRELOAD:  # imported once, here, for every forked job: what they import is not this server's business
+        importlib.import_module(name)
     from convcourse.grading import sandbox
-    from convcourse.grading.nbgrader import kernel_manager, preprocessors  # noqa: F401
-    from convcourse.grading.rounds import jobs  # noqa: F401
 
     sandbox.sandbox_status()  # cached for every job
     serve()

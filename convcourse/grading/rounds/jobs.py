@@ -1,10 +1,12 @@
 """Autograde many submissions at once without sharing a gradebook: one working copy per job, merged one by one.
 
 nbgrader grades one submission at a time against one SQLite gradebook. Here every
-(student, assignment) submission gets its own scratch course (the course's nbgrader_config.py, a
-copy of the gradebook, the submission's regular files, the assignment's non-notebook source files),
-and ``nbgrader autograde`` (then ``generate_feedback``) runs there in a forked worker process (forked,
-so nbgrader's slow imports are paid once). Afterwards :func:`merge` copies the scores of that one
+(student, assignment) submission gets its own scratch course (a copy of the gradebook, the
+submission's regular files, the assignment's non-notebook source files), and ``nbgrader autograde``
+(then ``generate_feedback``) runs there in a forked worker process (forked, so nbgrader's slow imports
+are paid once) with the round's :class:`~convcourse.grading.course.folder.Course` config pointed at
+the scratch course (:meth:`Course.job_config`): no job reads ``nbgrader_config.py`` or the grader's
+environment again. Afterwards :func:`~convcourse.grading.course.gradebook.merge` copies the scores of that one
 submission into the real gradebook and its autograded notebook and feedback into the real course, in
 the parent, one job at a time. A job that crashes or runs out of time changes nothing in the real course.
 """
@@ -23,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from convcourse.grading.course.gradebook import GRADEBOOK, load_config
+from convcourse.grading.course.folder import Course, GradingError, ensure_data
+from convcourse.grading.course.gradebook import GRADEBOOK, nbgrader_api
 from convcourse.grading.nbgrader.kernel_template import COLD_START, WARM_START
 
 SCRATCH_PREFIX = "convcourse-grade-"
@@ -83,13 +86,12 @@ def copy_regular_files(source: Path, destination: Path, *, skip_notebooks: bool 
             shutil.copyfile(path, destination / relative)
 
 
-def prepare(course_root: Path, student: str, assignment: str, scratch: Path, timeout: float) -> Job:
+def prepare(course: Course, student: str, assignment: str, scratch: Path, timeout: float) -> Job:
     """Build the scratch course for one submission (serially, in the parent: the gradebook copy is consistent)."""
-    root = Path(course_root)
+    root = course.root
     workdir = scratch / f"{student}--{assignment}"
     workdir.mkdir(parents=True)
-    shutil.copy2(root / "nbgrader_config.py", workdir / "nbgrader_config.py")
-    with sqlite3.connect(root / GRADEBOOK) as live, sqlite3.connect(workdir / GRADEBOOK) as copy:
+    with sqlite3.connect(course.gradebook) as live, sqlite3.connect(workdir / GRADEBOOK) as copy:
         live.backup(copy)
     copy_regular_files(root / "source" / assignment, workdir / "source" / assignment, skip_notebooks=True)
     copy_regular_files(root / "submitted" / student / assignment, workdir / "submitted" / student / assignment)
@@ -109,17 +111,18 @@ def capture_log(workdir: Path) -> None:
     os.close(null)
 
 
-def autograde(workdir: Path, student: str, assignment: str) -> int:
-    """Run nbgrader's autograde on the scratch course in ``workdir``; 0 when it succeeded (its output: stdout)."""
+def autograde(course: Course, job: Job, *, isolate: bool | None = None, template: str = "") -> int:
+    """Run nbgrader's autograde on the job's scratch course; 0 when it succeeded (its output: stdout).
+
+    ``isolate``: the round's sandbox decision (None: the kernel manager probes); ``template``: the
+    folder of the kernel template its kernels fork from ('': they start cold).
+    """
+    workdir, student, assignment = job.workdir, job.student, job.assignment
     code = 1
     try:
         os.chdir(workdir)
         _no_disk_syncs()
-        from nbgrader.apps import NbGraderAPI
-        from nbgrader.coursedir import CourseDirectory
-
-        config = load_config(Path(workdir))
-        api = NbGraderAPI(CourseDirectory(config=config), config=config)
+        api = nbgrader_api(course.job_config(workdir, isolate=isolate, template=template))
         result = api.autograde(assignment, student, force=True, create=True)
         print(result.get("log", ""), result.get("error", ""), sep="\n", flush=True)
         code = 0 if result.get("success") else 1
@@ -149,15 +152,16 @@ def _synchronous_off(connection, _record) -> None:
     connection.execute("PRAGMA synchronous=OFF")
 
 
-def _work(job: Job) -> None:
-    """In the forked worker process: autograde the job's scratch course and exit with its status."""
+def _work(grade: Callable[[Job], int], job: Job) -> None:
+    """In the forked worker process: ``grade`` the job with its output in its log, and exit with its status."""
     capture_log(job.workdir)
-    os._exit(autograde(job.workdir, job.student, job.assignment))
+    os._exit(grade(job))
 
 
-def run_jobs(tasks: list, workers: int, start: Callable[[object], Job],
+def run_jobs(tasks: list, workers: int, start: Callable[[object], Job], grade: Callable[[Job], int],
              on_done: Callable[[Result], None] | None = None) -> list[Result]:
-    """Run ``start(task)``'s jobs in up to ``workers`` forked processes; kill any that outlive its timeout.
+    """Run ``start(task)``'s jobs, ``grade(job)`` each, in up to ``workers`` forked processes; kill any that outlive
+    its timeout.
 
     ``start`` builds each job's scratch course just before it runs (in this process, one at a time),
     so the scratch space used is a few courses, not the whole class; ``on_done`` gets each result
@@ -184,7 +188,7 @@ def run_jobs(tasks: list, workers: int, start: Callable[[object], Job],
             job = start(pending.pop(0))
             sys.stdout.flush()  # or the fork would carry unwritten output into the worker
             sys.stderr.flush()
-            process = context.Process(target=_work, args=(job,), name=f"grade {job.student}/{job.assignment}")
+            process = context.Process(target=_work, args=(grade, job), name=f"grade {job.student}/{job.assignment}")
             process.start()
             running[process] = (job, time.monotonic())
         for result in finished:
@@ -246,20 +250,18 @@ def _problem(log: str) -> str:
     return (errors[-1] if errors else "nbgrader failed without a message; see job.log")[:300]
 
 
-def main(argv: list[str]) -> int:
-    """``WORKDIR STUDENT ASSIGNMENT``: one job on a machine of its own (a Dask worker's job server runs it).
+def on_worker(course: Course, job: Job, template: str = "") -> int:
+    """One job on a machine of its own (a Dask worker's job server runs it), with its output in its log.
 
     Checks first what the grader checked for local jobs (the sandbox, MNIST on disk); exit status
     UNFIT when this machine cannot grade, so that no zero is recorded for want of a sandbox or data.
     """
-    from convcourse.grading import sandbox
-    from convcourse.grading.course.folder import GradingError, ensure_data
+    from convcourse.grading import sandbox, settings
 
-    workdir, student, assignment = argv
     try:
-        sandbox.require_sandbox()
-        ensure_data()
+        isolate = sandbox.require_sandbox(course.allow_unsandboxed)
+        ensure_data(course.forwarded.get(settings.DATASET.name))
     except (sandbox.SandboxUnavailable, GradingError) as error:
         print(error, file=sys.stderr, flush=True)
         return UNFIT
-    return autograde(Path(workdir), student, assignment)
+    return autograde(course, job, isolate=isolate, template=template)

@@ -15,30 +15,30 @@ import os
 import tempfile
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import nbformat
 
-from convcourse.grading import sandbox
+from convcourse.grading import sandbox, settings
 from convcourse.grading.course import release
-from convcourse.grading.course.folder import (
-    GradingError,
-    assignments,
-    checkout_private_paths,
-    ensure_data,
-    private_paths,
-    require_assignments,
-    submissions,
-    sync_gradebook,
-)
-from convcourse.grading.course.gradebook import load_config, merge, venv_on_path
-from convcourse.grading.course.report import autograded_scores, export, feedback, submission_score, table
+from convcourse.grading.course.folder import Course, GradingError, ensure_data, load_course, submissions, sync_gradebook
+from convcourse.grading.course.gradebook import merge, venv_on_path
+from convcourse.grading.course.report import autograded_scores, export, feedback, table
 from convcourse.grading.demo import samples
 from convcourse.grading.nbgrader.kernel_template import warm_template
-from convcourse.grading.nbgrader.preprocessors import HIDE_ENV
-from convcourse.grading.rounds.cluster import SCHEDULER_ENV, run_jobs_on_cluster
-from convcourse.grading.rounds.jobs import SCRATCH_PREFIX, STARTUP_SLACK, Job, Result, prepare, run_jobs, submission_digest
+from convcourse.grading.rounds.cluster import run_jobs_on_cluster
+from convcourse.grading.rounds.jobs import (
+    SCRATCH_PREFIX,
+    STARTUP_SLACK,
+    Job,
+    Result,
+    autograde,
+    prepare,
+    run_jobs,
+    submission_digest,
+)
 from convcourse.grading.rounds.preload import pay_once
 from convcourse.grading.rounds.progress import Progress, submission_line
 from convcourse.mnist_files import DATA_ENV
@@ -51,6 +51,7 @@ _USER_THREADS = os.environ.get("OMP_NUM_THREADS")  # as the instructor set it, b
 class Round:
     """What one ``grade`` run did."""
 
+    course: Course | None = None  # the course as the round loaded it
     graded: list[Result] = field(default_factory=list)
     unchanged: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -58,24 +59,16 @@ class Round:
     grader_seconds: float = 0.0  # spent by this process preparing and merging jobs: the part no worker can share
 
 
-def prepare_environment(root: Path, workers: int, allow_unsandboxed: bool | None) -> bool:
-    """Check the sandbox (raising SandboxUnavailable unless allowed) and set what graded kernels inherit."""
-    if allow_unsandboxed:
-        os.environ[sandbox.ALLOW_ENV] = "1"  # forked workers decide again; they must agree
-    isolated = sandbox.require_sandbox(allow_unsandboxed)
+def prepare_environment(course: Course, workers: int) -> bool:
+    """Check the sandbox (raising SandboxUnavailable unless the course allows going on) and set what graded
+    kernels inherit from this process (through kernel_env's allow-list); whether kernels are isolated."""
+    isolated = sandbox.require_sandbox(course.allow_unsandboxed)
     venv_on_path()
     if os.environ.get(DATA_ENV):  # relative to where grading was started, not to a worker's scratch folder
         os.environ[DATA_ENV] = os.path.abspath(os.environ[DATA_ENV])
-    os.environ[HIDE_ENV] = os.pathsep.join(str(p) for p in private_paths(root))
     # Parallel kernels share the cores: a torch thread pool of cores/workers each, unless you chose one.
     os.environ["OMP_NUM_THREADS"] = _USER_THREADS or str(max(1, (os.cpu_count() or 1) // max(1, workers)))
     return isolated
-
-
-def _hidden(root: Path) -> list[str]:
-    """What no kernel may see, for the kernel template's own sandbox: the course's and the checkout's private files."""
-    paths = [*private_paths(root), *checkout_private_paths()]
-    return list(dict.fromkeys(str(p) for p in paths))
 
 
 def _state(root: Path) -> dict:
@@ -130,52 +123,57 @@ def _one_round_at_a_time(root: Path):
         yield
 
 
-def grade(root: Path, *, workers: int | None = None, force: bool = False,
+def grade(course: Course | str | Path, *, workers: int | None = None, force: bool = False,
           allow_unsandboxed: bool | None = None, log=print, live: bool | None = None,
           scheduler: str | None = None) -> Round:
     """Autograde every new or changed submission, merge, write feedback and grades.csv.
 
-    ``log`` gets the round's lines (one per finished submission); ``live`` shows tqdm's progress line
-    (None: only on a terminal). ``scheduler`` (default $CONVCOURSE_SCHEDULER): the address of a Dask
-    scheduler whose workers run the jobs instead of local processes."""
-    root = Path(root).resolve()
-    names = require_assignments(root)
+    ``course``: a :class:`Course` or its folder, loaded here, once for the round. ``log`` gets the
+    round's lines (one per finished submission); ``live`` shows tqdm's progress line (None: only on a
+    terminal). ``scheduler`` (default $CONVCOURSE_SCHEDULER): the address of a Dask scheduler whose
+    workers run the jobs instead of local processes."""
     if workers is not None and workers < 1:
         raise GradingError(f"--jobs must be at least 1, not {workers}")
+    if not isinstance(course, Course):
+        course = load_course(course, allow_unsandboxed=allow_unsandboxed)
+    elif allow_unsandboxed is not None:
+        course = replace(course, allow_unsandboxed=allow_unsandboxed)
     workers = workers or os.cpu_count() or 1
-    isolated = prepare_environment(root, workers, allow_unsandboxed)
-    with _one_round_at_a_time(root):
-        scheduler = scheduler or os.environ.get(SCHEDULER_ENV, "").strip() or None
+    isolated = prepare_environment(course, workers)
+    with _one_round_at_a_time(course.root):
+        scheduler = scheduler or settings.text(settings.SCHEDULER) or None
         # Local kernels fork from one template; it imports while the round checks data and gradebook.
-        with nullcontext() if scheduler else warm_template(isolated, _hidden(root), log=log):
-            return _grade_round(root, names, workers, force, isolated, log, live, scheduler)
+        with nullcontext() if scheduler else warm_template(isolated, course.hidden(), log=log) as template:
+            folder = str(template.folder) if template is not None else ""
+            return _grade_round(course, workers, force, isolated, folder, log, live, scheduler)
 
 
-def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolated: bool, log,
+def _grade_round(course: Course, workers: int, force: bool, isolated: bool, template: str, log,
                  live: bool | None, scheduler: str | None) -> Round:
     started = time.monotonic()
+    root = course.root
     ensure_data()
-    sync_gradebook(root, names)
-    pairs, warnings = submissions(root, names)
+    sync_gradebook(course)
+    pairs, warnings = submissions(root, list(course.assignments))
     state = _state(root)
     digests = {pair: submission_digest(root / "submitted" / pair[0] / pair[1]) for pair in pairs}
     todo = [p for p in pairs if force or _changed(root, state.get("/".join(p)), digests[p], p)]
     if workers == 1 and not scheduler:
         todo = quickest_first(root, todo)
-    report = Round(unchanged=[p for p in pairs if p not in todo], warnings=warnings)
+    report = Round(course, unchanged=[p for p in pairs if p not in todo], warnings=warnings)
     where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} worker(s)"
     log(f"grading {len(todo)} submission(s) {where}, "
         f"{'sandboxed' if isolated else 'WITHOUT the sandbox'}; {len(report.unchanged)} unchanged")
 
     def done(result: Result) -> None:  # runs in this process, one result at a time: the only gradebook writer
         began = time.monotonic()
-        job = result.job
+        job, score = result.job, None
         if not result.killed:  # a killed job's gradebook copy may be half-written: keep what was recorded
-            merge(root, job.workdir, job.student, job.assignment)
+            score = merge(course.gradebook, root, job.workdir, job.student, job.assignment)
             state["/".join((job.student, job.assignment))] = {"digest": digests[(job.student, job.assignment)],
                                                               "autograded": result.graded}
         report.graded.append(result)
-        score = submission_score(root, job.student, job.assignment) if result.graded else None
+        score = score if result.graded else None
         progress.finished(submission_line(job.student, job.assignment, result.seconds, score,
                                           "" if result.ok else result.problem))
         report.grader_seconds += time.monotonic() - began
@@ -183,35 +181,35 @@ def _grade_round(root: Path, names: list[str], workers: int, force: bool, isolat
     progress = Progress(len(todo), log=log, live=live)
     try:
         with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
-            per_notebook = load_config(root).GradingExecute.get("notebook_timeout", 600)
-
             def start(pair: tuple[str, str]) -> Job:
                 began = time.monotonic()
-                job = prepare(root, *pair, Path(scratch), _job_timeout(root, pair[1], per_notebook))
+                job = prepare(course, *pair, Path(scratch), _job_timeout(root, pair[1], course.notebook_timeout))
                 report.grader_seconds += time.monotonic() - began
                 return job
 
             if scheduler:
-                run_jobs_on_cluster(todo, scheduler, start, on_done=done)
+                run_jobs_on_cluster(course, todo, scheduler, start, on_done=done)
             else:
                 if todo:
-                    pay_once(root)  # once here, for every job forked from this process
-                run_jobs(todo, workers, start, on_done=done)
+                    pay_once(course)  # once here, for every job forked from this process
+                run_jobs(todo, workers, start, partial(autograde, course, isolate=isolated, template=template),
+                         on_done=done)
     finally:
         progress.close()
     _save_state(root, state)
     # Each job made its feedback; only what one could not make is made here.
-    feedback(root, [(r.job.student, r.job.assignment) for r in report.graded
-                    if r.graded and not (root / "feedback" / r.job.student / r.job.assignment).is_dir()])
-    export(root)
+    feedback(course, [(r.job.student, r.job.assignment) for r in report.graded
+                      if r.graded and not (root / "feedback" / r.job.student / r.job.assignment).is_dir()])
+    export(course)
     report.seconds = time.monotonic() - started
     return report
 
 
-def summary(root: Path, report: Round) -> str:
+def summary(report: Round) -> str:
     """The grade table plus warnings and problems of the round."""
+    root = report.course.root
     parts = ["Autograded scores (test cells; written answers are graded by hand in formgrader):",
-             table(autograded_scores(root), assignments(root))]
+             table(autograded_scores(root), list(report.course.assignments))]
     parts += [f"warning: {w}" for w in report.warnings]
     parts += [f"problem: {r.job.student}/{r.job.assignment}: {r.problem}" for r in report.graded if not r.ok]
     parts += [f"note: {r.job.student}/{r.job.assignment}: a kernel started cold ({r.cold})" for r in report.graded if r.cold]
@@ -226,14 +224,15 @@ def summary(root: Path, report: Round) -> str:
 def demo(root: Path, *, workers: int | None = None, force: bool = False, hostile: bool = False,
          allow_unsandboxed: bool | None = None, scheduler: str | None = None) -> int:
     """Regenerate release/, write the example submissions, grade them; 0 if every score is the expected one."""
-    root = Path(root).resolve()
+    course = load_course(root, allow_unsandboxed=allow_unsandboxed)
+    root = course.root
     print(f"regenerating {root / 'release'} from source/")
-    release.generate(root, tuple(assignments(root)))
+    release.generate(root, course.assignments)
     cases = samples.DEMO_CASES + (samples.HOSTILE_CASES if hostile else ())
-    made = samples.write_examples(root, assignments(root), cases, samples.Options(attack_root=str(root)))
+    made = samples.write_examples(root, list(course.assignments), cases, samples.Options(attack_root=str(root)))
     print(f"wrote {len(made)} example submissions into {root / 'submitted'}")
-    report = grade(root, workers=workers, force=force, allow_unsandboxed=allow_unsandboxed, scheduler=scheduler)
-    print(summary(root, report))
+    report = grade(course, workers=workers, force=force, scheduler=scheduler)
+    print(summary(report))
     scores = autograded_scores(root)
     got = {(s.student, s.assignment): scores.get((s.student, s.assignment), (None,))[0] for s in made}
     wrong = [f"{s.student}/{s.assignment}: got {got[(s.student, s.assignment)]}, expected {s.expected:g}"

@@ -11,24 +11,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convcourse.grading.course.gradebook import GRADEBOOK, load_config
+from convcourse.grading.course.folder import Course
 
 
-def pay_once(root: Path) -> bool:
-    """Run one round of a job's gradebook reads and render one feedback page here; False if that failed.
+def pay_once(course: Course, gradebook: Path | None = None) -> bool:
+    """Run one round of a job's gradebook reads (on ``gradebook``, default the course's) and render one feedback
+    page with the course's config here; False if that failed.
 
     Only a head start: a job does the real work either way, so a failure costs time, never a grade.
     """
     try:
-        _gradebook_queries(root)
-        _feedback_page(root)
+        _gradebook_queries(course.gradebook if gradebook is None else gradebook)
+        _feedback_page(course.config)
     except Exception:  # noqa: BLE001 - see the docstring
         return False
     return True
 
 
-def _gradebook_queries(root: Path) -> None:
-    """The lookups autograde and generate_feedback make, for a student nobody has, in ``root``'s gradebook."""
+def _gradebook_queries(db: Path) -> None:
+    """The lookups autograde and generate_feedback make, for a student nobody has, in the gradebook ``db``."""
     from nbgrader.api import Gradebook, MissingEntry
 
     nobody = name = "convcourse-preload"
@@ -37,8 +38,7 @@ def _gradebook_queries(root: Path) -> None:
                "find_grade": (name, name, name, nobody), "find_comment": (name, name, name, nobody),
                "find_grade_cell": (name, name, name), "find_solution_cell": (name, name, name),
                "find_source_cell": (name, name, name)}
-    db = Path(root) / GRADEBOOK
-    if not db.is_file():
+    if not Path(db).is_file():
         raise FileNotFoundError(db)  # nbgrader would create one, with its own schema migration
     with Gradebook(f"sqlite:///{db}") as gradebook:
         for lookup, arguments in lookups.items():
@@ -48,13 +48,12 @@ def _gradebook_queries(root: Path) -> None:
                 pass
 
 
-def _feedback_page(root: Path) -> None:
+def _feedback_page(config) -> None:
     """Render one small page with the course's feedback exporter, as nbgrader's generate_feedback configures it."""
     import nbformat
     from nbgrader.converters import GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
 
-    config = load_config(root)
     converter = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
     exporter = converter.exporter_class(parent=converter, config=converter.config)
     code = nbformat.v4.new_code_cell("import torch\nprint(torch.zeros(2))  # a test cell", execution_count=1, outputs=[

@@ -19,7 +19,7 @@
 * where the machine lets it create one, in a memory cgroup of its own capping all its processes
   together at twice the per-process limit (:mod:`convcourse.grading.sandbox.cgroup`).
 
-Only the standard library is imported here.
+Only the standard library (and :mod:`convcourse.grading.settings`, which imports no more) is imported here.
 """
 from __future__ import annotations
 
@@ -30,8 +30,11 @@ import sys
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
-ALLOW_ENV = "CONVCOURSE_ALLOW_UNSANDBOXED"
-LAUNCHER_MODULE = f"{__name__}.launcher"  # run with -m for every kernel
+from convcourse.grading import settings
+
+ALLOW_ENV = settings.ALLOW_UNSANDBOXED.name
+LAUNCHER_MODULE = f"{__name__}.launcher"  # run with -m for every cold kernel
+FORK_SERVER_MODULE = f"{__name__}.fork_server"  # run with -m for a round's kernel template, which forks warm kernels
 
 
 class SandboxUnavailable(RuntimeError):
@@ -40,13 +43,13 @@ class SandboxUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource caps for one kernel (sizes in MiB, times in seconds)."""
+    """Resource caps for one kernel (sizes in MiB; the defaults of those one can set: :mod:`convcourse.grading.settings`)."""
 
-    memory_mb: int = 4096
-    file_size_mb: int = 1024
+    memory_mb: int = settings.KERNEL_MEMORY_MB.default
+    file_size_mb: int = settings.KERNEL_FILE_MB.default
     max_processes: int = 256
     open_files: int = 1024
-    tmp_mb: int = 512
+    tmp_mb: int = settings.KERNEL_TMP_MB.default
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ def allowed_unsandboxed(flag: bool | None = None) -> bool:
     """The instructor's permission to run without the sandbox: the flag, else $CONVCOURSE_ALLOW_UNSANDBOXED."""
     if flag is not None:
         return flag
-    return os.environ.get(ALLOW_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    return settings.switched_on(settings.ALLOW_UNSANDBOXED)
 
 
 def require_sandbox(allow_unsandboxed: bool | None = None) -> bool:
