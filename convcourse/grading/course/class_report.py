@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from collections import defaultdict
 from datetime import datetime, timezone
 from html import escape
@@ -84,6 +85,11 @@ def _mistakes_figure(rows: list[tuple[str, str, set[str]]], name: str) -> str:
     return _figure_html(figure, f"students per classic mistake in {name}")
 
 
+def _title(text: str) -> str:
+    """A section title as HTML: escaped, its `code` spans as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
+
+
 def _fmt(value: float | None, form: str = "{:.2f}") -> str:
     return "n/a" if value is None else form.format(value)
 
@@ -95,7 +101,7 @@ def _questions(data: AssignmentData) -> str:
         st = class_stats.question_stats(q.scores, q.max_score, totals)
         kind = "written (graded by hand)" if q.written else "test"
         waiting = f" ({st.waiting} await grading)" if st.waiting else ""
-        rows.append(f"<tr><td>{escape(q.title)}<br><code>{escape(q.grade_id)}</code></td><td>{kind}</td>"
+        rows.append(f"<tr><td>{_title(q.title)}<br><code>{escape(q.grade_id)}</code></td><td>{kind}</td>"
                     f"<td class=num>{q.max_score:g}</td><td class=num>{st.graded}{waiting}</td>"
                     f"<td class=num>{_fmt(st.mean)}</td><td class=num>{_fmt(st.full_share, '{:.0%}')}</td>"
                     f"<td class=num>{_fmt(st.discrimination)}</td></tr>")
@@ -118,14 +124,14 @@ def _mistakes(data: AssignmentData) -> str:
         return "<h3>Classic mistakes</h3><p>No test named a classic mistake.</p>"
     n = len(data.submissions)
     items = "".join(f"<li><b>{escape(MISTAKES[tag])}</b>: {len(students)} of {n} students on "
-                    f"<code>{escape(data.name)}</code> {escape(title)} <span class=muted>[{escape(tag)}]</span></li>"
+                    f"<code>{escape(data.name)}</code> {_title(title)} <span class=muted>[{escape(tag)}]</span></li>"
                     for tag, title, students in rows)
     return f"<h3>Classic mistakes</h3><ul class=mistakes>{items}</ul>" + _mistakes_figure(rows, data.name)
 
 
 def _blank(data: AssignmentData) -> str:
     n = len(data.submissions)
-    rows = "".join(f"<tr><td>{escape(title)}<br><code>{escape(grade_id)}</code></td>"
+    rows = "".join(f"<tr><td>{_title(title)}<br><code>{escape(grade_id)}</code></td>"
                    f"<td class=num>{len(data.blank.get(grade_id, ()))} of {n}</td></tr>"
                    for grade_id, title in data.answers.items())
     return ("<h3>Answers left blank</h3><table class=blank><tr><th>answer cell</th><th class=num>left as released"
