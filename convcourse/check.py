@@ -154,7 +154,8 @@ def results(nb, cells: list[dict]) -> tuple[list[TestResult], list[str], list[st
         grade_id, error = _meta(cell).get("grade_id"), _error(cell)
         info = by_id.get(grade_id)
         stderr = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("name") == "stderr")
-        notes += [line.split("HabitWarning: ", 1)[1] for line in stderr.splitlines() if "HabitWarning: " in line]
+        streams = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+        notes += [line.split("HabitWarning: ", 1)[1] for line in streams.splitlines() if "HabitWarning: " in line]
         if info and info["grade"] and not info["solution"]:
             if info["cell_type"] == "code":  # nbgrader scores 0 for an error and for anything printed to stderr
                 message = f"{error['ename']}: {error['evalue']}" if error else \

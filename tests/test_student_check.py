@@ -111,6 +111,16 @@ def test_outputs_become_results_warnings_and_notes():
     assert not report.ok
 
 
+def test_the_notebook_a_kernel_belongs_to_is_the_one_jupyterlab_names(tmp_path, monkeypatch):
+    path = tmp_path / "manual_convolution.ipynb"
+    path.write_text("{}")
+    monkeypatch.setenv("JPY_SESSION_NAME", str(path))
+    assert check.current_notebook() == path
+    monkeypatch.delenv("JPY_SESSION_NAME")
+    with pytest.raises(check.CheckError, match="pass its name"):
+        check.current_notebook()
+
+
 def test_check_in_a_kernel_with_a_budget_does_nothing(monkeypatch, capsys):
     monkeypatch.setenv(BUDGET_ENV, "20")
     assert check.check("anything.ipynb") is None
