@@ -26,6 +26,7 @@ from convcourse import checks
 from convcourse.grading import sandbox
 from convcourse.grading.__main__ import main
 from convcourse.grading.course import class_data, class_report, class_stats
+from convcourse.grading.course.released_cells import titles
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
@@ -172,7 +173,9 @@ def test_a_graded_class_read_in_a_real_browser(chromium):
                 page.goto((root / class_report.REPORT_FILE).as_uri())
                 assert page.locator("h2").all_inner_texts() == list(GRADED)
                 mistakes = page.locator("#manual_convolution ~ ul.mistakes").first.inner_text()
-                assert "kernel flipped (textbook convolution): 2 of 5 students on manual_convolution Task 3" in mistakes
+                task = titles(samples.context(root, "manual_convolution").release)["mc-test-conv2d-visible"]
+                assert ("kernel flipped (textbook convolution): 2 of 5 students on manual_convolution "
+                        f"{task.replace('`', '')} [flipped-kernel]") in mistakes, mistakes
                 loaded = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete && i.naturalWidth > 0)")
                 assert loaded and all(loaded)
                 pair = page.locator("ol.similar details").first

@@ -105,7 +105,10 @@ def test_outputs_become_results_warnings_and_notes():
                      "m ends in nn.Softmax [softmax-before-loss]"]
     report = check.Report("manual_convolution", tests, warnings, notes)
     text = check.render(report, "manual_convolution.ipynb")
-    assert "FAILED  mc-test-conv2d-visible (2 points) in Task 3" in text and "4 of 6 passed, 7 of 11 points" in text
+    points = {t.grade_id: t.points for t in tests}
+    total, lost = sum(points.values()), points["mc-test-conv2d-visible"] + points["mc-test-maxpool2d-visible"]
+    assert f"FAILED  mc-test-conv2d-visible ({points['mc-test-conv2d-visible']:g} points) in {failed[0].title}" in text
+    assert f"{len(tests) - 2} of {len(tests)} passed, {total - lost:g} of {total:g} points" in text
     assert not report.ok
 
 
@@ -141,8 +144,9 @@ def test_bad_input_gets_one_error_line_and_exit_2(tmp_path, capsys, content, mes
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
 
 
-def troubled_notebook(folder: Path) -> Path:
-    """A student's renamed manual_convolution: a flipped kernel, an edited and a deleted test, a broken cell, a check()."""
+def troubled_notebook(folder: Path) -> tuple[Path, list[str]]:
+    """A student's renamed manual_convolution (a flipped kernel, an edited and a deleted test, a broken cell, a check()),
+    and the warnings the check must give."""
     nb = notebook("release", "manual_convolution")
     answers = {grade_id(c): c.source for c in notebook("source", "manual_convolution").cells}
     for cell in nb.cells:
@@ -153,23 +157,19 @@ def troubled_notebook(folder: Path) -> Path:
     naive.source = naive.source.replace("def conv2d_naive(x, k):\n", "def conv2d_naive(x, k):\n    k = k[::-1, ::-1]\n")
     nb.cells[ids.index("mc-test-maxpool2d-visible")].source = "print('all good')"
     del nb.cells[ids.index("mc-test-pool-by-hand")]
-    nb.cells.append(nbformat.v4.new_code_cell("undefined_name + 1"))  # cell len(nb.cells) once the test is back
+    nb.cells.append(nbformat.v4.new_code_cell("undefined_name + 1"))
     nb.cells.append(nbformat.v4.new_code_cell("from convcourse.check import check\ncheck()"))  # a student's own call
     path = folder / "manual_convolution (1).ipynb"
     nbformat.write(nb, path)
-    return path
-
-
-TROUBLE_WARNINGS = ("the file is named manual_convolution (1).ipynb, but the grader only grades manual_convolution.ipynb",
-                    "a locked cell was deleted (mc-test-pool-by-hand", "a locked cell was edited (mc-test-maxpool2d-visible",
-                    "cell 29 (undefined_name + 1) raised NameError: name 'undefined_name' is not defined")
-TROUBLE_RESULTS = {"mc-test-conv-by-hand": True, "mc-test-conv2d-hidden": True, "mc-test-conv2d-visible": False,
-                   "mc-test-maxpool2d-hidden": True, "mc-test-maxpool2d-visible": True, "mc-test-pool-by-hand": True}
+    broken = len(nb.cells)  # its number (counted from 1) once the deleted test is back in
+    return path, ["the file is named manual_convolution (1).ipynb, but the grader only grades manual_convolution.ipynb",
+                  "a locked cell was deleted (mc-test-pool-by-hand", "a locked cell was edited (mc-test-maxpool2d-visible",
+                  f"cell {broken} (undefined_name + 1) raised NameError: name 'undefined_name' is not defined"]
 
 
 def test_the_command_and_the_function_print_the_report(tmp_path, monkeypatch, capsys):
     """The two ways in, wired to check_file and render (the run itself: tests/test_student_install.py, slow)."""
-    path = troubled_notebook(tmp_path)
+    path, _ = troubled_notebook(tmp_path)
     report = check.Report("manual_convolution", [check.TestResult("mc-test-x", "Task 9", 1.0, True)], [], [])
     monkeypatch.setattr(check, "check_file", lambda got: report if Path(got) == path else None)
     monkeypatch.delenv(BUDGET_ENV, raising=False)
