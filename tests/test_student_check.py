@@ -35,6 +35,21 @@ def test_the_shipped_released_cells_are_those_of_release():
     assert set(check.released()) == set(ASSIGNMENTS)
 
 
+def test_release_writes_the_shipped_cells_and_release_check_finds_them_stale(tmp_path, monkeypatch, capsys):
+    """`make release` on the package's own course writes them; `release --check` exits 1 when they differ."""
+    from convcourse.grading import __main__ as cli
+
+    monkeypatch.setattr(released_cells, "PACKAGE_DATA", tmp_path / "released_cells.json")
+    monkeypatch.setattr(cli.release, "generate", lambda root, names: root / "release")  # release/ as it is
+    monkeypatch.setattr(cli.release, "check", lambda root, names: [])
+    assert cli.main(["--root", str(ROOT), "release"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"wrote {tmp_path / 'released_cells.json'}"
+    assert cli.main(["--root", str(ROOT), "release", "--check"]) == 0
+    (tmp_path / "released_cells.json").write_text("{}")
+    assert cli.main(["--root", str(ROOT), "release", "--check"]) == 1
+    assert "differs: released_cells.json" in capsys.readouterr().out
+
+
 def test_the_shipped_cells_hold_no_hidden_test():
     text = (ROOT / "convcourse" / "released_cells.json").read_text()
     assert "HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text

@@ -72,15 +72,17 @@ def is_package_checkout(root: Path) -> bool:
     return (Path(root).resolve() / "convcourse" / "__init__.py") == Path(convcourse.__file__).resolve()
 
 
-def write(root: Path, assignments: list[str] | tuple[str, ...], target: Path = PACKAGE_DATA) -> Path:
-    """Write the package data from the course's release/; return its path."""
-    Path(target).write_text(render(table(root, assignments)), encoding="utf-8")
-    return Path(target)
+def write(root: Path, assignments: list[str] | tuple[str, ...], target: Path | None = None) -> Path:
+    """Write the package data (or ``target``) from the course's release/; return its path."""
+    target = Path(target or PACKAGE_DATA)
+    target.write_text(render(table(root, assignments)), encoding="utf-8")
+    return target
 
 
-def stale(root: Path, assignments: list[str] | tuple[str, ...], target: Path = PACKAGE_DATA) -> list[str]:
-    """Problems of the package data against release/ (empty when it is current)."""
-    if not Path(target).is_file():
+def stale(root: Path, assignments: list[str] | tuple[str, ...], target: Path | None = None) -> list[str]:
+    """Problems of the package data (or ``target``) against release/ (empty when it is current)."""
+    target = Path(target or PACKAGE_DATA)
+    if not target.is_file():
         return [f"missing: {target.name}"]
-    return [] if Path(target).read_text(encoding="utf-8") == render(table(root, assignments)) else \
+    return [] if target.read_text(encoding="utf-8") == render(table(root, assignments)) else \
         [f"differs: {target.name} (the released cells the student check restores)"]
