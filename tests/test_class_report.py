@@ -106,7 +106,10 @@ def test_statistics_that_do_not_exist_are_not_made_up():
 def test_the_page_is_self_contained_and_says_who_made_which_mistake(graded, capsys):
     assert main(["--root", str(graded), "report"]) == 0
     page = (graded / "class_report.html").read_text()
-    assert capsys.readouterr().out == f"wrote {graded / 'class_report.html'}\n"
+    mean = sum(sq + an + hi + (why or 0) for sq, an, hi, why, _, _ in TABLE.values()) / len(TABLE)
+    assert capsys.readouterr().out.splitlines() == [
+        f"tiny: 5 submissions, mean {mean:.2f} of 5", "  kernel flipped (textbook convolution): 2 of 5 students on Tiny "
+        "[flipped-kernel]", f"wrote {graded / 'class_report.html'}"]
     assert "<b>kernel flipped (textbook convolution)</b>: 2 of 5 students on <code>tiny</code> Tiny" in page
     assert page.count('src="data:image/png;base64,') == 3  # totals, questions, mistakes: all inline
     assert "http://" not in page and "https://" not in page and "<script" not in page

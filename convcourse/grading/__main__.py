@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             from convcourse.grading.course import class_report  # nbgrader and matplotlib: only for this command
 
-            print(f"wrote {class_report.write(root, args.out, compare=not args.no_similarity)}")
+            path, classes = class_report.write(root, args.out, compare=not args.no_similarity)
+            print(f"{class_report.summary(classes)}\nwrote {path}")
             return 0
         if args.command == "similarity":
             if args.top < 1 or args.max_shared < 1:

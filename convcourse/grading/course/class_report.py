@@ -113,13 +113,30 @@ def _questions(data: AssignmentData) -> str:
             "weak submissions; read it again.</p>" + _questions_figure(data))
 
 
-def _mistakes(data: AssignmentData) -> str:
-    merged: dict[tuple[str, str], set[str]] = defaultdict(set)  # one count per task: its tests may see it twice
+def mistakes_by_task(data: AssignmentData) -> list[tuple[str, str, set[str]]]:
+    """(name, task title, students) of every classic mistake seen, most students first; one count per task."""
+    merged: dict[tuple[str, str], set[str]] = defaultdict(set)  # a task's tests may each see the same mistake
     titles = {q.grade_id: q.title for q in data.questions}
     for (grade_id, tag), students in data.mistakes.items():
         merged[tag, titles.get(grade_id, grade_id)] |= students
-    rows = sorted(((tag, title, students) for (tag, title), students in merged.items()),
+    return sorted(((tag, title, students) for (tag, title), students in merged.items()),
                   key=lambda row: (-len(row[2]), row[0], row[1]))
+
+
+def summary(classes: list[AssignmentData], top: int = 3) -> str:
+    """A few lines for the terminal: per assignment its submissions, mean and most frequent classic mistakes."""
+    lines = []
+    for data in classes:
+        scores, n = [s.score for s in data.submissions], len(data.submissions)
+        lines.append(f"{data.name}: {n} submissions, mean {sum(scores) / n:.2f} of "
+                     f"{max(s.max_score for s in data.submissions):g}")
+        lines += [f"  {MISTAKES[tag]}: {len(students)} of {n} students on {title} [{tag}]"
+                  for tag, title, students in mistakes_by_task(data)[:top]]
+    return "\n".join(lines)
+
+
+def _mistakes(data: AssignmentData) -> str:
+    rows = mistakes_by_task(data)
     if not rows:
         return "<h3>Classic mistakes</h3><p>No test named a classic mistake.</p>"
     n = len(data.submissions)
@@ -189,13 +206,13 @@ def render(root: Path, classes: list[AssignmentData], *, compare: bool = True) -
             f"</style></head><body>{''.join(body)}</body></html>")
 
 
-def write(root: Path, out: Path | None = None, *, compare: bool = True) -> Path:
-    """Write the report of the course at ``root`` (default: class_report.html there); return its path."""
+def write(root: Path, out: Path | None = None, *, compare: bool = True) -> tuple[Path, list[AssignmentData]]:
+    """Write the report of the course at ``root`` (default: class_report.html there); its path and what it shows."""
     import matplotlib
 
     matplotlib.use("Agg")  # a file, never a window
     root = Path(root)
-    page = render(root, read_class(root), compare=compare)
+    classes = read_class(root)
     target = Path(out) if out is not None else root / REPORT_FILE
-    target.write_text(page, encoding="utf-8")
-    return target
+    target.write_text(render(root, classes, compare=compare), encoding="utf-8")
+    return target, classes
