@@ -93,15 +93,14 @@ def _read(path: Path) -> nbformat.NotebookNode | None:
 def compare(root: Path, assignment: str, *, max_shared: int = MAX_SHARED, views: int = 10) -> Similarity:
     """Every pair of ``assignment``'s submissions, most similar first; side-by-side views for the first ``views``."""
     import numpy as np
-    from copydetect import compare_files
 
     root = Path(root)
     if assignment not in assignments(root):
         raise GradingError(f"no assignment {assignment!r} in {root / 'source'} (known: {', '.join(assignments(root))})")
-    source = _read(root / "source" / assignment / f"{assignment}.ipynb")
     release = _read(root / "release" / assignment / f"{assignment}.ipynb")
     if release is None:
         raise GradingError(f"no released notebook for {assignment}: run `make release` first")
+    source = _read(root / "source" / assignment / f"{assignment}.ipynb") or release
     starters, answers, named = solution_cells(release), solution_cells(source), titles(release)
     given = "\n".join(c.source for c in release.cells if c.cell_type == "code")
     boilerplate = {g: np.array(sorted(_fingerprint(kind, f"{given}\n{text}").hashes | _fingerprint(kind, text).hashes))
@@ -112,52 +111,63 @@ def compare(root: Path, assignment: str, *, max_shared: int = MAX_SHARED, views:
         if nb is None:
             warnings.append(f"{student}: no readable {assignment}.ipynb in the submission; left out")
             continue
-        texts[student] = solution_cells(nb)
+        texts[student] = {g: cell for g, cell in solution_cells(nb).items() if g in starters}
     if not texts:
         raise GradingError(f"no submissions of {assignment} in {root / 'submitted'}")
-    students = sorted(texts)
-    # Fingerprints in more than max_shared submissions join the starter code as what no pair is judged by.
+    ignored = _ignored(texts, boilerplate, max_shared)
+    prints = {(s, g): _fingerprint(kind, text, ignored[g]) for s, cells in texts.items()
+              for g, (kind, text) in cells.items()}
+    regions = [Region(g, named.get(g, ""), kind, _region_size(kind, answers.get(g, (kind, ""))[1], boilerplate[g],
+                                                              [f for (_, r), f in prints.items() if r == g]))
+               for g, (kind, _) in starters.items()]
+    ranked = _ranked(prints, regions, views)
+    return Similarity(assignment, regions, sorted(texts), ranked, warnings)
+
+
+def _ignored(texts: dict[str, dict[str, tuple[str, str]]], boilerplate: dict, max_shared: int) -> dict:
+    """Per region, the starter's fingerprints and those found in more than ``max_shared`` submissions."""
+    import numpy as np
+
     seen = defaultdict(set)
-    for student in students:
-        for g, (kind, text) in texts[student].items():
-            if g in starters:
-                for h in _fingerprint(kind, text, boilerplate[g]).hashes:
-                    seen[g, h].add(student)
+    for student, cells in texts.items():
+        for g, (kind, text) in cells.items():
+            for h in _fingerprint(kind, text, boilerplate[g]).hashes:
+                seen[g, h].add(student)
     common = defaultdict(set)
     for (g, h), who in seen.items():
         if len(who) > max_shared:
             common[g].add(h)
-    ignored = {g: np.union1d(boilerplate[g], np.array(sorted(common[g]), dtype=boilerplate[g].dtype)) for g in starters}
-    prints = {(s, g): _fingerprint(kind, text, ignored[g]) for s in students
-              for g, (kind, text) in texts[s].items() if g in starters}
-    regions = [Region(g, named.get(g, ""), kind, _region_size(kind, answers.get(g, (kind, ""))[1], boilerplate[g],
-                                                              [prints[s, g] for s in students if (s, g) in prints]))
-               for g, (kind, _) in starters.items()]
-    total = sum(r.size for r in regions) or 1.0
+    return {g: np.union1d(hashes, np.array(sorted(common[g]), dtype=hashes.dtype)) for g, hashes in boilerplate.items()}
+
+
+def _ranked(prints: dict, regions: list[Region], views: int) -> list[Pair]:
+    """The pairs that share a fingerprint, scored region by region and ranked; the first ``views`` get their views."""
+    from copydetect import compare_files
+
     candidates = defaultdict(set)  # only pairs sharing a fingerprint can score above 0
     for (student, g), fingerprint in prints.items():
         for h in fingerprint.hashes:
             candidates[g, h].add(student)
-    pairs, matched = {}, {}
-    for who in candidates.values():
-        for a, b in itertools.combinations(sorted(who), 2):
-            pairs.setdefault((a, b), Pair((a, b), 0.0))
-    for (a, b), pair in pairs.items():
+    pairs = {(a, b) for who in candidates.values() for a, b in itertools.combinations(sorted(who), 2)}
+    total = sum(r.size for r in regions) or 1.0
+    scored, matched = [], {}
+    for a, b in sorted(pairs):
+        pair = Pair((a, b), 0.0)
         for region in regions:
-            if (a, region.grade_id) in prints and (b, region.grade_id) in prints:
-                first, second = prints[a, region.grade_id], prints[b, region.grade_id]
-                tokens, _, (left, right) = compare_files(first, second)  # tokens as compared; slices in the text
-                shared = float(tokens) / (PROSE_CHARS_PER_TOKEN if region.cell_type == "markdown" else 1)
-                if shared:
-                    pair.shared[region.grade_id] = shared
-                    matched[a, b, region.grade_id] = (left, right)
+            g = region.grade_id
+            if (a, g) in prints and (b, g) in prints:
+                tokens, _, (left, right) = compare_files(prints[a, g], prints[b, g])  # tokens compared; text slices
+                if tokens:
+                    pair.shared[g] = float(tokens) / (PROSE_CHARS_PER_TOKEN if region.cell_type == "markdown" else 1)
+                    matched[a, b, g] = (left, right)
         pair.score = sum(min(pair.shared.get(r.grade_id, 0.0), r.size) for r in regions) / total
-    ranked = sorted((p for p in pairs.values() if p.score > 0), key=lambda p: (-p.score, p.students))
+        scored.append(pair)
+    ranked = sorted((p for p in scored if p.score > 0), key=lambda p: (-p.score, p.students))
     for pair in ranked[:views]:
         a, b = pair.students
         pair.views = {g: (_view(prints[a, g], matched[a, b, g][0]), _view(prints[b, g], matched[a, b, g][1]))
                       for g in pair.shared}
-    return Similarity(assignment, regions, students, ranked, warnings)
+    return ranked
 
 
 def _region_size(kind: str, answer: str, boilerplate, students: list) -> float:
