@@ -38,15 +38,16 @@ def syncs(monkeypatch) -> list[str]:
     return calls
 
 
-def _max_score(root) -> float:
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+def _max_score(path) -> float:
+    """The assignment's points in the gradebook ``path`` (or the course folder's)."""
+    with Gradebook(f"sqlite:///{path if path.suffix == '.db' else path / 'gradebook.db'}") as gradebook:
         return gradebook.find_assignment(ASSIGNMENT).max_score
 
 
 def test_an_unchanged_assignment_is_synced_once(course, syncs):
     sync_gradebook(load_course(course))
     sync_gradebook(load_course(course))
-    assert syncs == [ASSIGNMENT]
+    assert syncs == [ASSIGNMENT] * 2  # the course's gradebook and the assignment's job gradebook, once
     assert ASSIGNMENT in json.loads((course / "autograded" / SYNC_FILE).read_text())
 
 
@@ -59,8 +60,9 @@ def test_a_changed_source_is_synced_again(course, syncs):
     test.metadata["nbgrader"]["points"] = 5  # was 2
     nbformat.write(notebook, path)
     sync_gradebook(load_course(course))
-    assert syncs == [ASSIGNMENT, ASSIGNMENT]
+    assert syncs == [ASSIGNMENT] * 4
     assert _max_score(course) == before + 3
+    assert _max_score(load_course(course).job_gradebook(ASSIGNMENT)) == before + 3
 
 
 def test_a_gradebook_changed_behind_its_back_is_synced_again(course, syncs):
@@ -68,15 +70,28 @@ def test_a_gradebook_changed_behind_its_back_is_synced_again(course, syncs):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         gradebook.remove_assignment(ASSIGNMENT)
     sync_gradebook(load_course(course))
-    assert syncs == [ASSIGNMENT, ASSIGNMENT]
+    assert syncs == [ASSIGNMENT] * 4
     assert _max_score(course) == 5  # the tiny course's points, back
+
+
+def test_a_job_gradebook_holds_its_assignment_and_no_student_and_comes_back_when_removed(course, syncs):
+    loaded = load_course(course)
+    with Gradebook(f"sqlite:///{loaded.gradebook}") as gradebook:
+        gradebook.add_student("someone")
+        gradebook.add_submission(ASSIGNMENT, "someone")
+    sync_gradebook(loaded)
+    with Gradebook(f"sqlite:///{loaded.job_gradebook(ASSIGNMENT)}") as gradebook:
+        assert [a.name for a in gradebook.assignments] == [ASSIGNMENT] and gradebook.students == []
+    loaded.job_gradebook(ASSIGNMENT).unlink()
+    sync_gradebook(loaded)
+    assert syncs == [ASSIGNMENT] * 4 and loaded.job_gradebook(ASSIGNMENT).is_file()
 
 
 def test_an_unreadable_record_means_sync_again(course, syncs):
     sync_gradebook(load_course(course))
     (course / "autograded" / SYNC_FILE).write_text("{not json")
     sync_gradebook(load_course(course))
-    assert syncs == [ASSIGNMENT, ASSIGNMENT]
+    assert syncs == [ASSIGNMENT] * 4
 
 
 def test_preloading_renders_a_feedback_page_and_reads_the_gradebook(course, tmp_path):

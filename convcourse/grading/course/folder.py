@@ -25,6 +25,7 @@ from convcourse.mnist_files import DATA_ENV, chosen_dataset, mnist_status, resol
 ASSIGNMENTS = ("manual_convolution", "output_dimensions", "cnn_experiments")
 CONFIG_FILE = "nbgrader_config.py"
 SYNC_FILE = ".convcourse-gradebook.json"  # in autograded/: what each assignment's gradebook entries were synced from
+JOB_GRADEBOOKS = ".convcourse-job-gradebooks"  # in autograded/: per assignment, the gradebook its jobs start from
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
 # What no graded kernel may see of a course: solutions, submissions, grades and nbgrader's log.
 PRIVATE = ("source", "submitted", "autograded", "feedback", GRADEBOOK, f"{GRADEBOOK}-journal", "grades.csv", ".nbgrader.log")
@@ -70,6 +71,11 @@ class Course:
     def api(self, **coursedir: str):
         """nbgrader's API on this course with its loaded config (CourseDirectory overrides, e.g. release_directory)."""
         return nbgrader_api(self.config, **coursedir)
+
+    def job_gradebook(self, assignment: str) -> Path:
+        """The gradebook a job of ``assignment`` starts from: that assignment's entries and no student, so that a
+        job carries and brings back the size of one submission, whatever the size of the class (:func:`sync_gradebook`)."""
+        return self.root / "autograded" / JOB_GRADEBOOKS / f"{assignment}.db"
 
     def hidden(self, *scratch: Path) -> list[str]:
         """What no kernel may see: this course's private files, those of the ``scratch`` courses, and the checkout's
@@ -154,10 +160,11 @@ def submissions(root: Path, known: list[str]) -> tuple[list[tuple[str, str]], li
 
 
 def sync_gradebook(course: Course) -> None:
-    """Create or update the gradebook's assignments from source/ (nbgrader generate_assignment, release/ untouched).
+    """Create or update the gradebook's assignments from source/ (nbgrader generate_assignment, release/ untouched),
+    and each assignment's job gradebook (:meth:`Course.job_gradebook`) with the very same entries.
 
     An assignment is skipped when neither its source (with the course config and nbgrader's version)
-    nor its entries in the gradebook changed since this function last synced it: nbgrader commits
+    nor its entries in either gradebook changed since this function last synced it: nbgrader commits
     each cell on its own, ~1 s of disk syncs a round for nothing when the source stands still.
     """
     state_path = course.root / "autograded" / SYNC_FILE
@@ -168,20 +175,33 @@ def sync_gradebook(course: Course) -> None:
     digests = {name: source_digest(course, name) for name in course.assignments}
     todo = {name: digest for name, digest in digests.items()
             if not isinstance(synced.get(name), dict) or synced[name].get("source") != digest
-            or synced[name].get("gradebook") != assignment_rows(course.gradebook, name)}
+            or not synced[name].get("gradebook")
+            or synced[name]["gradebook"] != assignment_rows(course.gradebook, name)
+            or synced[name]["gradebook"] != assignment_rows(course.job_gradebook(name), name)}
     if not todo:
         return
     with tempfile.TemporaryDirectory(prefix="convcourse-release-") as scratch:
         api = course.api(release_directory=scratch)
         for name, digest in todo.items():
             synced.pop(name, None)
-            result = api.generate_assignment(name, force=True, create=True)
-            if not result["success"]:
-                raise GradingError(f"nbgrader generate_assignment {name} failed:\n{result.get('log', '')}"
-                                   f"{result.get('error', '')}")
-            synced[name] = {"source": digest, "gradebook": assignment_rows(course.gradebook, name)}
+            _generate(api, name)
+            job_gradebook = course.job_gradebook(name)
+            job_gradebook.parent.mkdir(parents=True, exist_ok=True)
+            job_gradebook.unlink(missing_ok=True)
+            _generate(course.api(release_directory=scratch, db_url=f"sqlite:///{job_gradebook}"), name)
+            rows = assignment_rows(course.gradebook, name)
+            if assignment_rows(job_gradebook, name) != rows:
+                raise GradingError(f"nbgrader made different entries for {name} in {job_gradebook} than in the course's "
+                                   "gradebook; remove that file and grade again")
+            synced[name] = {"source": digest, "gradebook": rows}
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.write_text(json.dumps(synced, indent=1, sort_keys=True))
+
+
+def _generate(api, name: str) -> None:
+    result = api.generate_assignment(name, force=True, create=True)
+    if not result["success"]:
+        raise GradingError(f"nbgrader generate_assignment {name} failed:\n{result.get('log', '')}{result.get('error', '')}")
 
 
 def source_digest(course: Course, name: str) -> str:

@@ -3,17 +3,19 @@
 ``python -m convcourse.grading grade --scheduler tcp://HOST:8786`` (or ``$CONVCOURSE_SCHEDULER``) runs
 each submission's job on a ``dask.distributed`` worker instead of a local process. Nothing assumes a
 shared file system: the grader sends every worker the round's course (:class:`Course`: the config as
-loaded, with its limits, and the forwarded settings) once, and packs each job's scratch course (a copy
-of the gradebook, the submission) into bytes; the worker unpacks it into its own temporary folder, runs
+loaded, with its limits, and the forwarded settings) once, and packs each job's scratch course (the
+assignment's job gradebook, the submission: tens of KiB, whatever the class) into bytes; the worker
+unpacks it into its own temporary folder, runs
 ``nbgrader autograde`` there in a child forked from the worker's job server
 (:mod:`convcourse.grading.rounds.job_server`; sandboxed and time-limited exactly as locally, its kernels
-forked from the worker's own kernel template, :mod:`convcourse.grading.nbgrader.kernel_template`), and sends the
-folder back packed. The grader unpacks it where the local job would have left it and
+forked from the worker's own kernel template, :mod:`convcourse.grading.nbgrader.kernel_template`), and sends
+back packed what the job added (:data:`~convcourse.grading.rounds.jobs.RESULT`: its gradebook, autograded
+notebook, feedback and log). The grader unpacks it where the local job would have left it and
 merges it into the one gradebook, one job at a time, through the same code as local grading.
 
 A worker that dies mid-job loses nothing: the scheduler runs the task again on another worker, and
 the grader merges a job only when its task's result arrives, so each submission is merged once.
-Tasks are pure (packed course in, packed course out), so running one twice is harmless.
+Tasks are pure (packed course in, packed result out), so running one twice is harmless.
 """
 from __future__ import annotations
 
@@ -39,12 +41,15 @@ from convcourse.grading.rounds.jobs import Job, Result, job_result, killed_resul
 SCHEDULER_ENV = settings.SCHEDULER.name
 
 
-def pack(folder: Path) -> bytes:
-    """A folder's regular files and folders as gzipped tar bytes (links and devices are left out)."""
+def pack(folder: Path, only: tuple[str, ...] = ()) -> bytes:
+    """A folder's regular files and folders (or those of its entries named in ``only``) as gzipped tar bytes
+    (links and devices are left out)."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    # Level 1: a job's gradebook and notebooks shrink almost as much as at gzip's default 9, several times faster.
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
         for path in sorted(Path(folder).rglob("*")):
-            if path.is_symlink() or not (path.is_file() or path.is_dir()):
+            parts = path.relative_to(folder).parts
+            if path.is_symlink() or not (path.is_file() or path.is_dir()) or (only and parts[0] not in only):
                 continue
             tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
     return buffer.getvalue()
@@ -108,7 +113,7 @@ def grade_packed(packed: bytes, course: Course, student: str, assignment: str, t
             log_file = workdir / jobs.LOG_FILE
             log = log_file.read_text(errors="replace") if log_file.exists() else ""
             raise WorkerUnfit(f"worker {socket.gethostname()}: {log.strip()[-1500:]}")
-        return pack(workdir), status == 0, status is None, time.monotonic() - started
+        return pack(workdir, jobs.RESULT), status == 0, status is None, time.monotonic() - started
 
 
 def run_jobs_on_cluster(course: Course, tasks: list, address: str, start: Callable[[object], Job],
@@ -153,13 +158,12 @@ def run_jobs_on_cluster(course: Course, tasks: list, address: str, start: Callab
 
 
 def _collect(job: Job, future) -> Result:
-    """Unpack a finished task's course where the local job would have left it, and read its result."""
+    """Unpack a finished task's result over the job's scratch course, as the local job would have left it, and read it."""
     try:
         packed, ok, killed, seconds = future.result()
     except Exception as error:  # noqa: BLE001 - the task itself failed (not the notebook): report, grade later
         return Result(job, False, False, 0.0, f"the cluster could not run this job: {type(error).__name__}: {error}",
                       killed=True)
-    shutil.rmtree(job.workdir)
     unpack(packed, job.workdir)
     if killed:
         return killed_result(job, seconds)

@@ -1,8 +1,9 @@
 """Autograde many submissions at once without sharing a gradebook: one working copy per job, merged one by one.
 
 nbgrader grades one submission at a time against one SQLite gradebook. Here every
-(student, assignment) submission gets its own scratch course (a copy of the gradebook, the
-submission's regular files, the assignment's non-notebook source files), and ``nbgrader autograde``
+(student, assignment) submission gets its own scratch course (its assignment's job gradebook, which
+holds that assignment and no student, so a job is the size of one submission whatever the size of
+the class; the submission's regular files; the assignment's non-notebook source files), and ``nbgrader autograde``
 (then ``generate_feedback``) runs there in a forked worker process (forked, so nbgrader's slow imports
 are paid once) with the round's :class:`~convcourse.grading.course.folder.Course` config pointed at
 the scratch course (:meth:`Course.job_config`): no job reads ``nbgrader_config.py`` or the grader's
@@ -17,7 +18,6 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import shutil
-import sqlite3
 import sys
 import time
 import traceback
@@ -33,6 +33,7 @@ SCRATCH_PREFIX = "convcourse-grade-"
 STARTUP_SLACK = 120  # seconds a job may take beyond its notebooks' time limits
 UNFIT = 3  # exit status of a job on a machine that cannot grade (:func:`main`)
 LOG_FILE = "job.log"  # in the job's scratch course: everything the job printed
+RESULT = (GRADEBOOK, "autograded", "feedback", LOG_FILE)  # what a job adds to its scratch course: all it brings back
 
 
 @dataclass(frozen=True)
@@ -87,12 +88,12 @@ def copy_regular_files(source: Path, destination: Path, *, skip_notebooks: bool 
 
 
 def prepare(course: Course, student: str, assignment: str, scratch: Path, timeout: float) -> Job:
-    """Build the scratch course for one submission (serially, in the parent: the gradebook copy is consistent)."""
+    """Build the scratch course for one submission: its assignment's job gradebook (no student: the size of the
+    class does not matter), the assignment's non-notebook source files, the submission's regular files."""
     root = course.root
     workdir = scratch / f"{student}--{assignment}"
     workdir.mkdir(parents=True)
-    with sqlite3.connect(course.gradebook) as live, sqlite3.connect(workdir / GRADEBOOK) as copy:
-        live.backup(copy)
+    shutil.copyfile(course.job_gradebook(assignment), workdir / GRADEBOOK)
     copy_regular_files(root / "source" / assignment, workdir / "source" / assignment, skip_notebooks=True)
     copy_regular_files(root / "submitted" / student / assignment, workdir / "submitted" / student / assignment)
     return Job(student, assignment, workdir, timeout)
@@ -204,7 +205,7 @@ def run_jobs(tasks: list, workers: int, start: Callable[[object], Job], grade: C
 
 
 def killed_result(job: Job, seconds: float) -> Result:
-    """A job stopped at its time limit: no score recorded (its gradebook copy may be half-written)."""
+    """A job stopped at its time limit: no score recorded (its gradebook may be half-written)."""
     return Result(job, False, False, seconds, f"killed after {job.timeout:.0f} s (job time limit)", killed=True)
 
 

@@ -24,7 +24,7 @@ import nbformat
 from convcourse.grading import sandbox, settings
 from convcourse.grading.course import release
 from convcourse.grading.course.folder import Course, GradingError, ensure_data, load_course, submissions, sync_gradebook
-from convcourse.grading.course.gradebook import merge, venv_on_path
+from convcourse.grading.course.gradebook import merge, opened, venv_on_path
 from convcourse.grading.course.report import autograded_scores, export, feedback, table
 from convcourse.grading.demo import samples
 from convcourse.grading.nbgrader.kernel_template import warm_template
@@ -168,8 +168,8 @@ def _grade_round(course: Course, workers: int, force: bool, isolated: bool, temp
     def done(result: Result) -> None:  # runs in this process, one result at a time: the only gradebook writer
         began = time.monotonic()
         job, score = result.job, None
-        if not result.killed:  # a killed job's gradebook copy may be half-written: keep what was recorded
-            score = merge(course.gradebook, root, job.workdir, job.student, job.assignment)
+        if not result.killed:  # a killed job's gradebook may be half-written: keep what was recorded
+            score = merge(live, root, job.workdir, job.student, job.assignment)
             state["/".join((job.student, job.assignment))] = {"digest": digests[(job.student, job.assignment)],
                                                               "autograded": result.graded}
         report.graded.append(result)
@@ -180,7 +180,7 @@ def _grade_round(course: Course, workers: int, force: bool, isolated: bool, temp
 
     progress = Progress(len(todo), log=log, live=live)
     try:
-        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
+        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch, opened(course.gradebook) as live:
             def start(pair: tuple[str, str]) -> Job:
                 began = time.monotonic()
                 job = prepare(course, *pair, Path(scratch), _job_timeout(root, pair[1], course.notebook_timeout))
