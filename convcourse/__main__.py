@@ -2,6 +2,7 @@
 
     python -m convcourse                # also downloads MNIST once if it is missing (needs the network)
     python -m convcourse --no-download  # report only
+    python -m convcourse check NOTEBOOK # run a notebook as the grader will (convcourse.check)
 
 Exit status 0 when the notebooks can run; a missing or corrupt dataset ends with one ``error:``
 message (what to do) and exit status 2.
@@ -18,9 +19,15 @@ from convcourse.mnist_files import DATA_ENV, default_root
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the report; 0 when ready, 2 when the data is missing or corrupt."""
+    """Print the report; 0 when ready, 2 when the data is missing or corrupt (``check``: see convcourse.check)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check"]:
+        from convcourse.check import main as check
+
+        return check(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m convcourse", description="Check this install of the course: "
-                                     "where the package is, PyTorch's build, the device, MNIST (fetched once).")
+                                     "where the package is, PyTorch's build, the device, MNIST (fetched once). "
+                                     "`python -m convcourse check NOTEBOOK` runs a notebook as the grader will.")
     parser.add_argument("--data", default=None, help=f"folder holding MNIST/raw (default: ${DATA_ENV}, "
                         f"else {default_root()})")
     parser.add_argument("--no-download", action="store_true", help="report a missing dataset instead of fetching it")

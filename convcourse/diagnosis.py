@@ -10,6 +10,7 @@ answer matches it exactly, and stays silent otherwise.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import accumulate
@@ -20,12 +21,83 @@ Matrix = list[list[float]]
 TOL = 1e-4  # the tolerance checks.check_matrix uses
 
 
+# The stable name of every diagnosis, with what the class report calls it. A failure message carries the name in
+# brackets after its sentence ("... as it is [flipped-kernel]."), so the graded notebooks can be counted by mistake.
+MISTAKES = {
+    "flipped-kernel": "kernel flipped (textbook convolution)",
+    "kernel-flipped-one-axis": "kernel flipped along one axis",
+    "kernel-transposed": "kernel transposed",
+    "matrix-product": "matrix product instead of element-wise",
+    "zero-padded": "input zero-padded",
+    "result-transposed": "rows and columns of the result swapped",
+    "integer-output": "integer output array",
+    "missing-last-row": "last row and column missing (no + 1)",
+    "loops-stop-early": "loops stop one position early",
+    "partial-windows": "partial windows kept (rounded up)",
+    "window-averaged": "windows averaged, not maxed",
+    "window-moves-one": "window moves one square at a time",
+    "stride-is-size": "window moves size squares",
+    "size-stride-swapped": "size and stride swapped",
+    "fixed-2x2-window": "always a 2x2 window, stride 2",
+    "rows-columns-count-swapped": "numbers of rows and columns swapped",
+    "missing-plus-one": "+ 1 of the formula missing",
+    "rounded-up": "division rounded up",
+    "padding-once": "padding counted once",
+    "height-width-swapped": "height and width swapped",
+    "channels-last": "channels last",
+    "input-channels-kept": "output keeps the input's channels",
+    "exact-fit-invalid": "exact-fit kernel taken as invalid",
+    "kernel-too-large": "kernel larger than the padded input",
+    "channel-mismatch": "filter and input channels differ",
+    "padding-ignored-in-validity": "validity judged without the padding",
+    "padding-left-out": "padding left out",
+    "stride-left-out": "stride left out",
+    "strides-swapped": "strides of height and width swapped",
+    "paddings-swapped": "paddings of height and width swapped",
+    "kernel-sides-swapped": "kh and kw swapped",
+    "input-sides-swapped": "input height and width swapped",
+    "missing-flatten": "no nn.Flatten before nn.Linear",
+    "linear-chain-mismatch": "nn.Linear sizes do not chain",
+    "in-features-unpadded": "in_features assumes a padded convolution",
+    "in-features-before-shrink": "in_features counts the maps before a stride or pool",
+    "in-features-extra-halving": "in_features assumes one more halving",
+    "in-features-channels": "in_features counts the wrong channels",
+    "in-features-mismatch": "in_features does not match the flattened maps",
+    "in-channels-mismatch": "in_channels / num_features do not match the channels",
+    "maps-too-small": "feature maps too small for a layer",
+    "size-setting": "a layer's padding or stride changes the size",
+    "earlier-layer-shrinks": "an earlier layer already changed the size",
+    "softmax-before-loss": "model ends in nn.Softmax",
+    "activation-at-end": "model ends in an activation",
+    "dropout-at-end": "model ends in dropout",
+    "no-activation-between": "two weight layers without an activation",
+    "eval-mode-left-on": "model left in evaluation mode",
+}
+
+
+def names_in(text: str) -> list[str]:
+    """The diagnoses' stable names a message carries, in order, each once (only names in MISTAKES count)."""
+    return list(dict.fromkeys(name for name in re.findall(r"\[([a-z0-9-]+)\]", text) if name in MISTAKES))
+
+
+def tagged(text: str, tag: str) -> str:
+    """``text`` with its stable name in brackets before the final full stop: "... 28 [size-setting]."."""
+    if tag not in MISTAKES:
+        raise KeyError(f"unknown diagnosis name {tag!r}: add it to MISTAKES")
+    return f"{text[:-1]} [{tag}]." if text.endswith(".") else f"{text} [{tag}]"
+
+
 class Variant(NamedTuple):
     """A classic wrong answer, and the clause that names the mistake and its fix."""
 
     answer: Any  # a Matrix, a (C, H, W) tuple, or None
     mistake: str
     reveals: bool = False  # naming it would hand over the expected values (skipped where they are hidden)
+    tag: str = ""  # its name in MISTAKES, which the message carries
+
+    def named(self) -> str:
+        """The clause with its stable name: "the kernel is transposed: ... [kernel-transposed]"."""
+        return tagged(self.mistake, self.tag) if self.tag else self.mistake
 
 
 def same(a: Any, b: Any, tol: float = TOL) -> bool:
@@ -39,7 +111,7 @@ def same(a: Any, b: Any, tol: float = TOL) -> bool:
 def diagnose(got: Any, expected: Any, variants: Sequence[Variant], *, reveal: bool = True, tol: float = TOL
              ) -> str | None:
     """The mistake that produces ``got``; None when no variant, or more than two, match (never a guess)."""
-    mistakes = list(dict.fromkeys(v.mistake for v in variants if (reveal or not v.reveals)
+    mistakes = list(dict.fromkeys(v.named() for v in variants if (reveal or not v.reveals)
                                   and not same(v.answer, expected, tol) and same(got, v.answer, tol)))
     if len(mistakes) == 1:
         return mistakes[0]
@@ -73,17 +145,18 @@ def windows(x: Matrix, size: int, stride: int, rows: int, cols: int, reduce: Cal
 
 def _result_variants(want: Matrix, patch: str, count: str) -> list[Variant]:
     """Slips in the loops around a right computation: transposed, one position short, stopped early, ints."""
-    found = [Variant(_transpose(want), f"rows and columns are swapped: output[i, j] comes from {patch}", True),
+    found = [Variant(_transpose(want), f"rows and columns are swapped: output[i, j] comes from {patch}", True,
+                     tag="result-transposed"),
              Variant([[float(int(v)) for v in row] for row in want], "the fractional parts are cut off: the output "
                      "array holds integers (np.zeros_like(x) copies an integer x's dtype); create it as floats, "
-                     "e.g. np.zeros((rows, cols))", True),
+                     "e.g. np.zeros((rows, cols))", True, tag="integer-output"),
              # [] for a 1-row result: checks passes [] when the answer is an empty array one row and column short
              Variant([row[:-1] for row in want[:-1]], f"the last row and column are missing: the output has {count} "
-                     "(the + 1 counts the first position)")]
+                     "(the + 1 counts the first position)", tag="missing-last-row")]
     if len(want) > 1 and len(want[0]) > 1 and any(v for row in want[:-1] for v in row[:-1]):  # else any 0s match
         found.append(Variant([row[:-1] + [0.0] for row in want[:-1]] + [[0.0] * len(want[0])], "the last row and "
                              "column are still 0: the loops stop one position early; loop over range(out.shape[0]) "
-                             "and range(out.shape[1])"))
+                             "and range(out.shape[1])", tag="loops-stop-early"))
     return found
 
 
@@ -92,18 +165,19 @@ def conv_variants(x: Matrix, k: Matrix, conv: Callable[[Matrix, Matrix], Matrix]
     kh, kw = len(k), len(k[0])
     found = [Variant(conv(x, _flip(k)), "the result equals the cross-correlation with the flipped kernel, a "
                      "textbook convolution; PyTorch's conv2d does not flip the kernel, so multiply each patch by k "
-                     "as it is")]
+                     "as it is", tag="flipped-kernel")]
     found += [Variant(conv(x, _flip(k, rows, not rows)), "the kernel is flipped upside down or left to right: "
-                      "k[a, b] multiplies x[i + a, j + b]") for rows in (True, False)]
+                      "k[a, b] multiplies x[i + a, j + b]", tag="kernel-flipped-one-axis") for rows in (True, False)]
     if kh == kw:  # a square kernel can be transposed, or multiplied as a matrix
-        found.append(Variant(conv(x, _transpose(k)), "the kernel is transposed: k[a, b] multiplies x[i + a, j + b]"))
+        found.append(Variant(conv(x, _transpose(k)), "the kernel is transposed: k[a, b] multiplies x[i + a, j + b]",
+                             tag="kernel-transposed"))
         found.append(Variant([[sum(a * b for prow in patch for kcol in zip(*k) for a, b in zip(prow, kcol))
                                for patch in _patches(x, kh, kw, i)] for i in range(len(x) - kh + 1)],
                              "each entry sums a matrix product (patch @ k or np.dot); it is the sum of the "
-                             "element-wise products, np.sum(patch * k)"))
+                             "element-wise products, np.sum(patch * k)", tag="matrix-product"))
     if kh > 1 or kw > 1:
         found.append(Variant(conv(_pad(x, (kh - 1) // 2, (kw - 1) // 2), k), "the input is zero-padded; here there "
-                             "is no padding, so the output has H - kh + 1 rows and W - kw + 1 columns"))
+                             "is no padding, so the output has H - kh + 1 rows and W - kw + 1 columns", tag="zero-padded"))
     return found + _result_variants(conv(x, k), "x[i:i + kh, j:j + kw]", "H - kh + 1 rows and W - kw + 1 columns")
 
 
@@ -125,17 +199,19 @@ def pool_variants(x: Matrix, size: int, stride: int, want: Matrix) -> list[Varia
     partial = ("partial windows at the edge are kept (rounding up); max_pool2d drops windows that do not fit "
                "entirely inside x (the floor in (H - size) // stride + 1)")
     moved = "the window moves one square at a time; window (i, j) starts at x[i * stride, j * stride]"
-    found = [Variant(pooled(count=lambda n, s, st: -(-(n - s) // st) + 1), partial),
-             Variant(pooled(count=lambda n, s, st: len(range(0, n, st))), partial),
+    found = [Variant(pooled(count=lambda n, s, st: -(-(n - s) // st) + 1), partial, tag="partial-windows"),
+             Variant(pooled(count=lambda n, s, st: len(range(0, n, st))), partial, tag="partial-windows"),
              Variant(pooled(reduce=lambda v: sum(v) / len(v)), "each window is averaged; max pooling keeps the "
-                     "largest value, .max()"),
-             Variant(pooled(stride=1), moved), Variant(pooled(step=1), moved),
-             Variant(pooled(stride=size), "the window moves size squares at a time; it should move stride squares"),
+                     "largest value, .max()", tag="window-averaged"),
+             Variant(pooled(stride=1), moved, tag="window-moves-one"), Variant(pooled(step=1), moved, tag="window-moves-one"),
+             Variant(pooled(stride=size), "the window moves size squares at a time; it should move stride squares",
+                     tag="stride-is-size"),
              Variant(pooled(size=stride, stride=size), "size and stride are swapped: the signature is "
-                     "maxpool2d(x, size, stride)"),
-             Variant(pooled(2, 2), "the window is always 2x2 with stride 2: use the size and stride arguments"),
+                     "maxpool2d(x, size, stride)", tag="size-stride-swapped"),
+             Variant(pooled(2, 2), "the window is always 2x2 with stride 2: use the size and stride arguments",
+                     tag="fixed-2x2-window"),
              Variant(pooled(swap=True), "the numbers of rows and columns are swapped: rows come from x.shape[0] "
-                     "(the height), columns from x.shape[1]")]
+                     "(the height), columns from x.shape[1]", tag="rows-columns-count-swapped")]
     patch = "x[i * stride:i * stride + size, j * stride:j * stride + size]"
     return [v for v in found if v.answer is not None] + \
         _result_variants(want, patch, "(H - size) // stride + 1 rows and (W - size) // stride + 1 columns")
@@ -162,36 +238,42 @@ def shape_variants(case: Any, oracle: Callable[[Any], tuple | None]) -> list[Var
         found = []
         if kh > h + 2 * ph or kw > w + 2 * pw:
             found.append(Variant(dims(), "the kernel is larger than the padded input (it fits nowhere, so return None)",
-                                 True))
+                                 True, tag="kernel-too-large"))
         if fc != c:
             found.append(Variant(oracle(case._replace(filter_shape=(c, kh, kw))), "the filters' channels "
                                  "(filter_shape[0]) differ from the input's (no Conv2d can compute it: return None)",
-                                 True))
+                                 True, tag="channel-mismatch"))
         return found
     _, ho, wo = want
-    found = [Variant((n, ho - 1, wo - 1), "the + 1 of the formula is missing (it counts the kernel's first position)"),
+    found = [Variant((n, ho - 1, wo - 1), "the + 1 of the formula is missing (it counts the kernel's first position)",
+                     tag="missing-plus-one"),
              Variant(dims(ceil=True), "the division is rounded up (the formula rounds down with //: an incomplete "
-                     "last step does not count)"),
-             Variant(dims(sides=1), "the padding is counted once (it is added on both sides: H + 2p)"),
-             Variant((n, wo, ho), "height and width are swapped (the answer is (channels, height, width))"),
-             Variant((ho, wo, n), "the channels come last (the answer is (channels, height, width))"),
-             Variant((c, ho, wo), "the output has the input's channels (it has one channel per filter: num_filters)")]
+                     "last step does not count)", tag="rounded-up"),
+             Variant(dims(sides=1), "the padding is counted once (it is added on both sides: H + 2p)", tag="padding-once"),
+             Variant((n, wo, ho), "height and width are swapped (the answer is (channels, height, width))",
+                     tag="height-width-swapped"),
+             Variant((ho, wo, n), "the channels come last (the answer is (channels, height, width))", tag="channels-last"),
+             Variant((c, ho, wo), "the output has the input's channels (it has one channel per filter: num_filters)",
+                     tag="input-channels-kept")]
     if kh == h + 2 * ph or kw == w + 2 * pw:
         found.append(Variant(None, "a kernel exactly as large as the padded input is taken as invalid (it fits "
-                             "once, size 1: only k > H + 2p is invalid)", True))
-    swaps = (("padding", (0, 0), "the padding is left out (the padded input is H + 2p: p zeros on each side)"),
-             ("stride", (1, 1), "the stride is left out (divide H + 2p - k by it, with //, before adding 1)"),
-             ("stride", (sw, sh), "the strides of height and width are swapped (stride is (sh, sw))"),
-             ("padding", (pw, ph), "the paddings of height and width are swapped (padding is (ph, pw))"),
-             ("filter_shape", (fc, kw, kh), "kh and kw are swapped (filter_shape is (C, kh, kw))"),
-             ("input_shape", (c, w, h), "the input's height and width are swapped (input_shape is (C, H, W))"))
-    for field, value, mistake in swaps:
+                             "once, size 1: only k > H + 2p is invalid)", True, tag="exact-fit-invalid"))
+    swaps = (("padding", (0, 0), "the padding is left out (the padded input is H + 2p: p zeros on each side)",
+              "padding-left-out"),
+             ("stride", (1, 1), "the stride is left out (divide H + 2p - k by it, with //, before adding 1)",
+              "stride-left-out"),
+             ("stride", (sw, sh), "the strides of height and width are swapped (stride is (sh, sw))", "strides-swapped"),
+             ("padding", (pw, ph), "the paddings of height and width are swapped (padding is (ph, pw))", "paddings-swapped"),
+             ("filter_shape", (fc, kw, kh), "kh and kw are swapped (filter_shape is (C, kh, kw))", "kernel-sides-swapped"),
+             ("input_shape", (c, w, h), "the input's height and width are swapped (input_shape is (C, H, W))",
+              "input-sides-swapped"))
+    for field, value, mistake, tag in swaps:
         answer = oracle(case._replace(**{field: value}))
         if answer is None and field == "padding" and value == (0, 0):  # the validity test forgets the padding
             found.append(Variant(None, "the kernel is compared with the input without its padding (it fits when "
-                                 "k <= H + 2p)", True))
+                                 "k <= H + 2p)", True, tag="padding-ignored-in-validity"))
         elif answer is not None:
-            found.append(Variant(answer, mistake))
+            found.append(Variant(answer, mistake, tag=tag))
     return found
 
 
@@ -370,6 +452,10 @@ SAME_PADDING = "the padding that solves H_out = H in the formula"
 
 def explain_target(layer: Layer, target: tuple[int, int], shapes: ModuleType) -> str:
     """What ``layer`` does to the size and, when one exists, the setting that gives ``target`` instead."""
+    return tagged(_target(layer, target, shapes), "size-setting")
+
+
+def _target(layer: Layer, target: tuple[int, int], shapes: ModuleType) -> str:
     kernel, stride = _one(layer.module.kernel_size) or 0, _one(layer.module.stride)
     tries = [{"stride": s, "padding": p} if s != stride else {"padding": p}
              for s in dict.fromkeys((stride, 1, 2)) for p in range(kernel)] if layer.kind == "Conv2d" else \
@@ -402,7 +488,8 @@ def explain_reduction(layers: Sequence[Layer], kind: str, target: tuple[int, int
     earlier = next((lay for lay in spatial[:chosen] if lay.output_shape[-2:] != lay.input_shape[-2:]), None)
     if earlier is not None and layer.input_shape[-2:] != start:  # the maps were already the wrong size
         size = "x".join(map(str, layer.input_shape[-2:]))
-        return f"{explain_target(earlier, start, shapes)}, so the {kind} at {layer.name} gets {size} maps"
+        return tagged(f"{_target(earlier, start, shapes)}, so the {kind} at {layer.name} gets {size} maps",
+                      "earlier-layer-shrinks")
     return explain_target(layer, target, shapes)
 
 
@@ -424,25 +511,26 @@ def _linear(failed: Layer, before: Sequence[Layer], shapes: ModuleType) -> str |
     if len(got) == 2 and got[-1] == need:
         return None  # the sizes fit: it failed for another reason
     if len(got) > 2:
-        return (f"Likely cause: {failed.name} (nn.Linear) receives feature maps of shape {got}: put nn.Flatten() "
-                f"before it, which makes {_product(got[1:])} values per image.")
+        return tagged(f"Likely cause: {failed.name} (nn.Linear) receives feature maps of shape {got}: put "
+                      f"nn.Flatten() before it, which makes {_product(got[1:])} values per image.", "missing-flatten")
     maps = next((lay for lay in reversed(before) if lay.output_shape and len(lay.output_shape) != 2), None)
     if maps is None or len(maps.output_shape) != 4 or math.prod(maps.output_shape[1:]) != got[-1]:
         previous = next((lay for lay in reversed(before) if lay.kind == "Linear"), None)  # Linear after Linear
         if previous is None or previous.module.out_features != got[-1]:
             return None
-        return (f"Likely cause: {failed.name} has in_features={need} but follows {previous.name}, which gives "
-                f"out_features={got[-1]} values per image: they must be equal.")
+        return tagged(f"Likely cause: {failed.name} has in_features={need} but follows {previous.name}, which "
+                      f"gives out_features={got[-1]} values per image: they must be equal.", "linear-chain-mismatch")
     facts = (f"{failed.name} (nn.Linear, in_features={need}) receives {_product(maps.output_shape[1:])} values "
              "per image")
     cause = _linear_cause(before, need, maps.output_shape[1:], facts, shapes)
-    return f"Likely cause: {cause}." if cause else \
-        f"Why: {facts} (the flattened output of {maps.name}); nn.Linear({got[-1]}, ...) would accept them."
+    return tagged(f"Likely cause: {cause[0]}.", cause[1]) if cause else tagged(
+        f"Why: {facts} (the flattened output of {maps.name}); nn.Linear({got[-1]}, ...) would accept them.",
+        "in-features-mismatch")
 
 
 def _linear_cause(before: Sequence[Layer], need: int, maps: tuple[int, ...], facts: str, shapes: ModuleType
-                  ) -> str | None:
-    """The one change to the layers before that makes ``need`` values, re-traced with shapes; None if none does."""
+                  ) -> tuple[str, str] | None:
+    """The one change to the layers before that makes ``need`` values, re-traced with shapes, and its name; None if none does."""
     spatial = _spatial(before)
     specs = [_spec(lay, shapes) for lay in spatial]
 
@@ -460,17 +548,19 @@ def _linear_cause(before: Sequence[Layer], need: int, maps: tuple[int, ...], fac
             continue
         keep = [replace(spec, padding=(k - 1) // 2)] if layer.kind == "Conv2d" and k and k % 2 else None
         if keep and _one(layer.module.padding) != (k - 1) // 2 and values(specs[:i] + keep + specs[i + 1:]) == need:
-            return f"{_change(layer, shapes)}, so {facts}; {SAME_PADDING} keeps {before_size}"
+            return f"{_change(layer, shapes)}, so {facts}; {SAME_PADDING} keeps {before_size}", "in-features-unpadded"
         undone = [replace(spec, stride=1)] if layer.kind == "Conv2d" else []
         if _one(layer.module.stride) != 1 and values(specs[:i] + undone + specs[i + 1:]) == need:
-            return f"{_change(layer, shapes)}, so {facts}: in_features must count the maps after it"
+            return f"{_change(layer, shapes)}, so {facts}: in_features must count the maps after it", \
+                "in-features-before-shrink"
     c, h, w = maps
     if need == c * (h // 2) * (w // 2):
-        return f"{facts}, but in_features = {_product((c, h // 2, w // 2))} expects the maps halved once more"
+        return f"{facts}, but in_features = {_product((c, h // 2, w // 2))} expects the maps halved once more", \
+            "in-features-extra-halving"
     channels = need // (h * w)
     if need == channels * h * w and channels != c:
         return f"{facts}, but in_features = {_product((channels, h, w))} counts {channels} channel" + \
-            f"{'s' * (channels != 1)}, not {c}"
+            f"{'s' * (channels != 1)}, not {c}", "in-features-channels"
     return None
 
 
@@ -483,13 +573,15 @@ def _maps(failed: Layer, before: Sequence[Layer], shapes: ModuleType) -> str | N
         origin = f"from {conv.name}, whose out_channels={got[1]}" if conv and conv.output_shape[1] == got[1] else \
             f"the {'maps' if before else 'images'} have {got[1]}"
         setting = "in_channels" if failed.kind == "Conv2d" else "num_features"
-        return (f"Likely cause: {failed.name} is built for {setting}={wanted} but receives {got[1]} channel"
-                f"{'s' * (got[1] != 1)} ({origin}): {setting} must be the number of channels that reach it.")
+        return tagged(f"Likely cause: {failed.name} is built for {setting}={wanted} but receives {got[1]} channel"
+                      f"{'s' * (got[1] != 1)} ({origin}): {setting} must be the number of channels that reach it.",
+                      "in-channels-mismatch")
     try:
         if len(got) == 4 and failed.kind in _SPATIAL:
             _spec(failed, shapes).output_shape(got[1:])
     except shapes.ShapeError as error:
-        return f"Why: {failed.name} receives {got[2]}x{got[3]} feature maps, too small for it: {error}."
+        return tagged(f"Why: {failed.name} receives {got[2]}x{got[3]} feature maps, too small for it: {error}.",
+                      "maps-too-small")
     return None
 
 
@@ -506,24 +598,25 @@ def habit_warnings(model: str, layers: Sequence[Layer]) -> list[str]:
     if last.kind == "Softmax":
         found.append(f"{model} ends in nn.Softmax ({last.name}), but fit's loss (cross-entropy, like "
                      "nn.CrossEntropyLoss) applies log-softmax itself: the extra softmax squashes the scores and "
-                     "training gets slower; end with the last nn.Linear and use softmax only to read probabilities")
+                     "training gets slower; end with the last nn.Linear and use softmax only to read probabilities"
+                     " [softmax-before-loss]")
     elif last.kind in _ACTIVATIONS:
         found.append(f"{model} ends in nn.{last.kind} ({last.name}): the loss expects raw class scores (logits) and "
-                     "applies log-softmax itself, so end with the last nn.Linear")
+                     "applies log-softmax itself, so end with the last nn.Linear [activation-at-end]")
     elif last.kind.startswith("Dropout"):
         found.append(f"{model} ends in nn.{last.kind} ({last.name}): it zeroes class scores at random while "
-                     "training; put dropout before a Linear layer, not after the last one")
+                     "training; put dropout before a Linear layer, not after the last one [dropout-at-end]")
     weight = None  # the last Linear/Conv2d with nothing non-linear after it so far
     for layer in layers:
         if layer.kind in ("Linear", "Conv2d") and weight is not None:
             found.append(f"{weight.name} and {layer.name} (nn.{weight.kind}, nn.{layer.kind}) have no activation "
                          "between them, so together they are one linear map: the extra layer adds parameters but no "
-                         "depth; put an nn.ReLU() between them")
+                         "depth; put an nn.ReLU() between them [no-activation-between]")
         weight = layer if layer.kind in ("Linear", "Conv2d") else weight if layer.kind in _LINEAR_ISH else None
     frozen = sorted({lay.kind for lay in layers if lay.kind.startswith(("Dropout", "BatchNorm"))
                      and not lay.module.training})
     if frozen:
         found.append(f"{model} is in evaluation mode ({model}.eval() was called), so its {' and '.join(frozen)} "
                      f"layers act as at test time; fit switches to training mode itself, but call {model}.train() "
-                     "before training it any other way")
+                     "before training it any other way [eval-mode-left-on]")
     return found

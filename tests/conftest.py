@@ -1,8 +1,17 @@
-"""Shared fixtures: the session's dataset (chosen by the root conftest) and a tiny one for training tests."""
+"""Shared fixtures: the session's dataset (chosen by the root conftest), a tiny one for training tests, the browser."""
+
+from pathlib import Path
 
 import pytest
+from browser import ensure_chromium
 
 from convcourse.data import MNISTData, load_mnist
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's chromium for the browser tests (installed on first use; see tests/browser.py)."""
+    return ensure_chromium()
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from browser import CHROMIUM_ARGS
+from browser import unavailable as _unavailable
 
 from convcourse.shapes import ShapeError, conv2d_output_shape
 
@@ -27,10 +29,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
 SERVER_START_S = 60
 UI_TIMEOUT_MS = 30_000
 
@@ -39,25 +37,6 @@ CELLS = [
     "calc = ShapeCalculator()\ncalc",
     "viz = ConvVisualiser()\nviz",
 ]
-
-
-def _unavailable(reason: str) -> None:
-    """CI must run this test; a developer's machine without a browser may skip it."""
-    if IN_CI:
-        pytest.fail(f"browser test cannot run in CI: {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    """Debian's chromium, installed with apt (scripts/ensure-chromium.sh) when it is missing."""
-    if not CHROMIUM.exists():
-        script = ROOT / "scripts" / "ensure-chromium.sh"
-        result = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900)
-        if result.returncode != 0 or not CHROMIUM.exists():
-            _unavailable(f"{CHROMIUM} is missing and {script.name} could not install it: "
-                         f"{(result.stderr or result.stdout).strip()[-500:]}")
-    return CHROMIUM
 
 
 def _free_port() -> int:

@@ -19,6 +19,12 @@ from convcourse import checks, diagnosis, shapes
 from convcourse.models import PrintSize
 
 CAUSE = "Likely cause: "
+NAME = re.compile(r" \[([a-z0-9-]+)\](?=[.,]|$)", re.M)  # a diagnosis's stable name, e.g. " [flipped-kernel]"
+
+
+def plain(message):
+    """``message`` without the diagnoses' stable names (the sentences are asserted apart from them)."""
+    return NAME.sub("", message)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,7 +103,7 @@ def test_the_flipped_kernel_sentence_in_full():
     assert message.startswith("on a 5x5 input with a 3x3 kernel: 8 of 9 entries")  # the precise report comes first
     assert message.endswith("\n  Likely cause: the result equals the cross-correlation with the flipped kernel, a "
                             "textbook convolution; PyTorch's conv2d does not flip the kernel, so multiply each patch "
-                            "by k as it is.")
+                            "by k as it is [flipped-kernel].")
 
 
 def test_hidden_random_cases_get_the_diagnosis_too():
@@ -161,7 +167,7 @@ def test_maxpool2d_mistakes_are_named(mistake):
 ])
 def test_maxpool2d_argument_mistakes_are_named(student, sentence):
     message = failure("manual_convolution", "mc-test-maxpool2d-visible", maxpool2d=student)
-    assert message.splitlines()[-1] == f"  {CAUSE}{sentence}.", message
+    assert plain(message).splitlines()[-1] == f"  {CAUSE}{sentence}.", message
 
 
 def test_pool_by_hand_mistakes_are_named_without_the_answer():
@@ -191,7 +197,7 @@ LAB = {1: (16, 24, 24), 2: (24, 30, 30), 3: (3, 16, 16), 4: (7, 4, 8), 5: (112, 
 ])
 def test_shape_answer_mistakes_are_named_without_the_answer(cell, answers, sentence):
     message = failure("output_dimensions", cell, answers=answers)
-    assert sentence in message, message
+    assert sentence in plain(message), message
     assert not any(str(shape) in message for shape in LAB.values() if shape)  # no right answer printed
 
 
@@ -229,7 +235,7 @@ def test_output_shape_function_mistakes_are_named(slip, sentence):
         with pytest.raises(checks.CheckFailed) as error:
             checks.check_output_shape_function(formula(slip), [checks.ShapeCase((1, 5, 5), 2, (1, 5, 5))])
         message = str(error.value)
-    assert "the right answer is" in message and message.splitlines()[-1] == f"  {CAUSE}{sentence}.", message
+    assert "the right answer is" in message and plain(message).splitlines()[-1] == f"  {CAUSE}{sentence}.", message
 
 
 def test_ambiguous_and_unknown_answers_are_not_guessed():
@@ -261,7 +267,7 @@ def classifier_failure(model, *more):
 def test_the_unpadded_convolution_of_the_issue_is_explained_with_the_students_numbers():
     model = net(PrintSize(enabled=False), nn.Conv2d(1, 32, 5), nn.ReLU(), PrintSize(enabled=False), nn.Flatten(),
                 nn.Linear(32 * 28 * 28, 128), nn.ReLU(), nn.Linear(128, 10))
-    assert classifier_failure(model) == (
+    assert plain(classifier_failure(model)) == (
         "conv_model fails on a batch of shape (2, 1, 28, 28): RuntimeError: mat1 and mat2 shapes cannot be multiplied "
         "(2x18432 and 25088x128)\n  Likely cause: the 5x5 Conv2d at conv_model[1] has padding=0 and shrinks 28 to 24 "
         "(floor((28 + 2*0 - 5) / 1) + 1 = 24), so conv_model[5] (nn.Linear, in_features=25088) receives "
@@ -301,7 +307,7 @@ def test_shape_mismatches_name_layer_shape_and_cause(model, sentence):
 
 def test_a_mismatch_without_a_known_cause_still_gets_the_facts():
     message = classifier_failure(net(nn.Conv2d(1, 8, 5, padding=2), nn.Flatten(), nn.Linear(1000, 10)))
-    assert message.endswith("\n  Why: conv_model[2] (nn.Linear, in_features=1000) receives 8 × 28 × 28 = 6272 "
+    assert plain(message).endswith("\n  Why: conv_model[2] (nn.Linear, in_features=1000) receives 8 × 28 × 28 = 6272 "
                             "values per image (the flattened output of conv_model[0]); nn.Linear(6272, ...) would "
                             "accept them.")
     message = classifier_failure(net(nn.Conv2d(1, 8, 5), *[nn.MaxPool2d(2)] * 4, nn.Conv2d(8, 8, 5)))
@@ -327,7 +333,7 @@ def test_a_mismatch_without_a_known_cause_still_gets_the_facts():
 ])
 def test_size_checks_name_the_setting_that_fixes_them(model, check, sentence):
     message = classifier_failure(model, lambda runs: check("conv_model", runs))
-    assert message.splitlines()[-1].startswith(f"  {CAUSE}") and message.endswith(sentence), message
+    assert message.splitlines()[-1].startswith(f"  {CAUSE}") and plain(message).endswith(sentence), message
 
 
 # ---------------------------------------------------------------- habits: a warning, no points lost
@@ -462,3 +468,56 @@ def test_the_diagnosis_and_the_warning_reach_the_notebook_output(tmp_path, monke
                for name in ("stdout", "stderr")}
     assert "HabitWarning: conv_model ends in nn.Softmax" in streams["stderr"], model_cell.outputs
     assert "conv_model has the right architecture" in streams["stdout"]
+
+
+# ---------------------------------------------------------------- the stable names the class report counts
+
+
+def all_variants():
+    """Every variant the diagnosis can offer on a spread of cases (matrices, pooling, shapes)."""
+    x, k = checks.example_input(), checks.example_kernel()
+    found = diagnosis.conv_variants(x, k, checks.conv2d_reference)
+    found += diagnosis.conv_variants([[1.0, 2.0, 3.0, 4.0]] * 3, [[1.0, 2.0]], checks.conv2d_reference)
+    for case in checks.random_pool_cases(0, 20):
+        found += diagnosis.pool_variants(case.x, case.size, case.stride,
+                                         checks.maxpool2d_reference(case.x, case.size, case.stride))
+    for case in [*checks.SHAPE_CASES.values(), *checks.random_shape_cases(0, 200)]:
+        found += diagnosis.shape_variants(case, checks.expected_output_shape)
+    return found
+
+
+def test_every_variant_carries_a_known_name():
+    variants = all_variants()
+    assert {v.tag for v in variants} <= set(diagnosis.MISTAKES) and all(v.tag for v in variants)
+    assert all(v.named().endswith(f"[{v.tag}]") for v in variants)
+
+
+def test_every_name_is_used_by_a_diagnosis():
+    source = (ROOT / "convcourse" / "diagnosis.py").read_text()
+    table_end = source.index("\n}\n", source.index("MISTAKES = {"))
+    unused = [name for name in diagnosis.MISTAKES if f'"{name}"' not in source[table_end:]
+              and f"[{name}]" not in source[table_end:]]
+    assert not unused
+
+
+@pytest.mark.parametrize("message, names", [
+    (lambda: failure("manual_convolution", "mc-test-conv2d-visible", conv2d_naive=lambda x, k: conv(x, k[::-1, ::-1])),
+     ["flipped-kernel"]),
+    (lambda: failure("output_dimensions", "od-test-answers-padding", answers={**LAB, 5: (112, 255, 255)}),
+     ["missing-plus-one", "padding-once"]),
+    (lambda: classifier_failure(net(nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.Linear(32 * 28 * 28, 10))),
+     ["missing-flatten"]),
+    (lambda: classifier_failure(net(nn.Conv2d(1, 8, 5), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 24 * 24, 10)),
+                                lambda runs: checks.check_keeps_size("conv_model", runs)), ["size-setting"]),
+])
+def test_messages_carry_the_names_of_their_diagnoses(message, names):
+    assert diagnosis.names_in(message()) == names
+
+
+def test_habit_warnings_carry_names_and_unknown_names_are_refused():
+    with warnings.catch_warnings(record=True) as caught:
+        checks.check_classifier("m", net(nn.Flatten(), nn.Linear(784, 10), nn.Softmax(dim=1)))
+    assert diagnosis.names_in(" ".join(str(w.message) for w in caught)) == ["softmax-before-loss"]
+    assert diagnosis.names_in("[[1, 2]] [not-a-name] [flipped-kernel]") == ["flipped-kernel"]
+    with pytest.raises(KeyError, match="unknown diagnosis name"):
+        diagnosis.tagged("a sentence.", "no-such-name")

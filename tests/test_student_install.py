@@ -23,7 +23,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from student_notebooks import fill_solutions, run_nbval
+from test_student_check import troubled_notebook
 
+from convcourse.budget import BUDGET_ENV
 from convcourse.grading.course import archive as student_archive
 from convcourse.grading.course.folder import ASSIGNMENTS
 
@@ -120,3 +122,23 @@ def test_every_released_notebook_runs_solved_from_the_student_archive(venv, tmp_
         paths.append(path)
     # The dataset comes from the environment the root conftest.py prepared; the budget is the smoke budget.
     run_nbval(str(venv / "bin" / "python"), folder, paths, env=student_environ(venv))
+
+
+def test_the_check_students_run_works_from_the_wheel_without_nbgrader(venv, tmp_path):
+    """check() on a troubled notebook where nbgrader and the grading side cannot be imported: what a student gets."""
+    path, warnings = troubled_notebook(tmp_path)
+    blocked = "import sys; sys.modules.update(dict.fromkeys(['nbgrader', 'convcourse.grading']))"
+    run = (f"{blocked}\nfrom convcourse.check import check\nreport = check({path.name!r})\n"
+           "print(sum(t.passed for t in report.tests), len(report.tests))")
+    env = {k: v for k, v in student_environ(venv).items() if k != BUDGET_ENV}  # a student's session has no budget
+    done = subprocess.run([str(venv / "bin" / "python"), "-c", run], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=600)
+    text = done.stdout
+    assert done.returncode == 0, text + done.stderr
+    assert "FAILED  mc-test-conv2d-visible (" in text and "[flipped-kernel]." in text, text
+    assert "passed  mc-test-maxpool2d-visible" in text and "passed  mc-test-pool-by-hand" in text  # put back, run
+    for warning in warnings:
+        assert f"warning: {warning}" in text, text
+    assert text.count("warning: ") == len(warnings)
+    passed, tests = map(int, text.splitlines()[-1].split())
+    assert f"visible tests: {passed} of {tests} passed" in text and 0 < passed < tests

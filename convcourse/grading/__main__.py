@@ -5,6 +5,9 @@ Run in the course folder (the one with ``nbgrader_config.py``), or pass ``--root
 nbgrader's own commands. The course's own problems (not a course, no sandbox, nbgrader refused the
 release, missing data, a bad setting such as the training budget) end with one ``error:`` message and exit status 2;
 anything else is a bug and keeps its traceback.
+
+After a round, ``report`` writes the class report (``class_report.html``) and ``similarity ASSIGNMENT`` ranks the
+pairs of submissions that share solution code.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from pathlib import Path
 
 from convcourse.budget import BudgetError
 from convcourse.grading import sandbox, settings
-from convcourse.grading.course import archive, release
+from convcourse.grading.course import archive, release, released_cells, similarity
 from convcourse.grading.course.folder import GradingError, course_root, require_assignments
 
 PROG = "python -m convcourse.grading"
@@ -51,6 +54,15 @@ def parser() -> argparse.ArgumentParser:
                      help="only this assignment (repeat for more; default: every one with a submission)")
     arc = commands.add_parser("archive", help=f"zip release/ for students: {archive.archive_name()}.zip")
     arc.add_argument("--out", type=Path, default=None, help="folder for the zip (default: dist/ in the course folder)")
+    rep = commands.add_parser("report", help="one self-contained HTML page: per question statistics, blank answers, "
+                              "classic mistakes, late penalties, similar pairs")
+    rep.add_argument("--out", type=Path, default=None, help="the page to write (default: class_report.html in the course)")
+    rep.add_argument("--no-similarity", action="store_true", help="leave out the comparison of submissions")
+    sim = commands.add_parser("similarity", help="rank pairs of submissions by the solution code they share (copydetect)")
+    sim.add_argument("assignment", help="the assignment whose submissions in submitted/ are compared")
+    sim.add_argument("--top", type=int, default=20, help="pairs listed (default: 20)")
+    sim.add_argument("--max-shared", type=int, default=similarity.MAX_SHARED, metavar="N",
+                     help="code found in more than N submissions is common, not evidence (default: %(default)s, as MOSS)")
     return top
 
 
@@ -65,6 +77,17 @@ def main(argv: list[str] | None = None) -> int:
             return _export(root, args)
         if args.command == "archive":
             return _archive(root, args.out if args.out is not None else root / "dist")
+        if args.command == "report":
+            from convcourse.grading.course import class_report  # nbgrader and matplotlib: only for this command
+
+            path, classes = class_report.write(root, args.out, compare=not args.no_similarity)
+            print(f"{class_report.summary(classes)}\nwrote {path}")
+            return 0
+        if args.command == "similarity":
+            if args.top < 1 or args.max_shared < 1:
+                raise GradingError("--top and --max-shared must be at least 1")
+            print(similarity.table(similarity.compare(root, args.assignment, max_shared=args.max_shared), args.top))
+            return 0
         settings.check()  # a bad $CONVCOURSE_MAX_STEPS or limit stops here, not inside nbgrader's config loading
         from convcourse.grading.rounds import pipeline  # nbgrader's imports: only for the commands that grade
 
@@ -82,12 +105,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _release(root: Path, *, check: bool) -> int:
     names = tuple(require_assignments(root))
+    shipped = released_cells.is_package_checkout(root)  # the course whose released cells the wheel carries
     if check:
-        problems = release.check(root, names)
+        problems = release.check(root, names) + (released_cells.stale(root, names) if shipped else [])
         print("release/ is up to date" if not problems else "release/ is stale; run `make release`:\n  "
               + "\n  ".join(problems))
         return 1 if problems else 0
     print(f"wrote {release.generate(root, names)}")
+    if shipped:
+        print(f"wrote {released_cells.write(root, names)}")
     return 0
 
 
