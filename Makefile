@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.convcourse-installed
 LOCK   := requirements.txt
 
-.PHONY: demo test lint lab docs notebooks release grade wheel student-archive venv lock clean
+.PHONY: demo test lint lab docs notebooks release grade wheel student-archive hub hub-down venv lock clean
 
 venv: $(STAMP)
 
@@ -68,6 +68,14 @@ wheel: $(STAMP)
 ## student-archive: the notebooks students download: dist/convcourse-notebooks-<version>.zip from release/ (checked current)
 student-archive: $(STAMP)
 	$(PY) -m convcourse.grading archive --out dist
+
+## hub: a demo JupyterHub on this machine (as root): accounts for an instructor and students, the course released, URL and passwords printed
+hub: $(STAMP)
+	$(PY) -m convcourse.grading hub up
+
+## hub-down: remove the demo hub: its processes, accounts and folder
+hub-down: $(STAMP)
+	$(PY) -m convcourse.grading hub down
 
 clean:
 	rm -rf autograded feedback grades.csv gradebook.db .pytest_cache site

@@ -1,5 +1,5 @@
-"""``python -m convcourse.grading {release,grade,demo,archive}``: the instructor's commands (``make release/grade/demo``,
-``make student-archive``).
+"""``python -m convcourse.grading {release,grade,demo,archive,hub}``: the instructor's commands (``make release/grade/demo``,
+``make student-archive``, ``make hub`` / ``make hub-down``).
 
 Run in the course folder (the one with ``nbgrader_config.py``), or pass ``--root FOLDER``, as with
 nbgrader's own commands. The course's own problems (not a course, no sandbox, nbgrader refused the
@@ -15,9 +15,10 @@ from pathlib import Path
 from convcourse.budget import BudgetError, grading_budget
 from convcourse.grading import release, sandbox, student_archive
 from convcourse.grading.course import GradingError, course_root, require_assignments
+from convcourse.grading.hub import demo as hub_demo
 
 PROG = "python -m convcourse.grading"
-COURSE_ERRORS = (GradingError, sandbox.SandboxUnavailable, release.ReleaseError, BudgetError)
+COURSE_ERRORS = (GradingError, sandbox.SandboxUnavailable, release.ReleaseError, BudgetError, hub_demo.HubError)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -42,6 +43,16 @@ def parser() -> argparse.ArgumentParser:
             sub.add_argument("--hostile", action="store_true", help="add the hostile/broken example submissions")
     arc = commands.add_parser("archive", help=f"zip release/ for students: {student_archive.archive_name()}.zip")
     arc.add_argument("--out", type=Path, default=None, help="folder for the zip (default: dist/ in the course folder)")
+    hub = commands.add_parser("hub", help="a demo JupyterHub on this machine: accounts, the course released (as root)")
+    hub.add_argument("action", choices=("up", "down"), help="up: set it up and start it; down: remove all of it")
+    hub.add_argument("--state", type=Path, default=hub_demo.STATE, help=f"its folder (default: {hub_demo.STATE})")
+    hub.add_argument("--course", action="append", default=None, metavar="ID",
+                     help="a course id, repeatable (default: convcourse); each gets its own accounts and Formgrader")
+    hub.add_argument("--students", type=int, default=3, help="students per course (default: 3)")
+    hub.add_argument("--assignment", action="append", default=None, metavar="NAME",
+                     help="release only this assignment, repeatable (default: all of them)")
+    hub.add_argument("--ip", default="127.0.0.1", help="address the hub listens on (default: 127.0.0.1)")
+    hub.add_argument("--port", type=int, default=8000, help="its port (default: 8000)")
     return top
 
 
@@ -54,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             return _release(root, check=args.check)
         if args.command == "archive":
             return _archive(root, args.out if args.out is not None else root / "dist")
+        if args.command == "hub":
+            return _hub(root, args)
         grading_budget()  # a bad $CONVCOURSE_MAX_STEPS stops here, not inside nbgrader's config loading
         from convcourse.grading import pipeline  # nbgrader's imports: only for the commands that grade
 
@@ -67,6 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     except COURSE_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def _hub(root: Path, args: argparse.Namespace) -> int:
+    if args.action == "down":
+        removed = hub_demo.down(args.state)
+        print("removed: " + ", ".join(removed) if removed else f"no demo hub at {args.state}: nothing to remove")
+        return 0
+    plan = hub_demo.Plan(courses=tuple(args.course or ("convcourse",)), students=args.students,
+                         assignments=tuple(args.assignment or ()), state=args.state.resolve(), ip=args.ip, port=args.port)
+    print(hub_demo.up(root, plan))
+    return 0
 
 
 def _release(root: Path, *, check: bool) -> int:
