@@ -8,6 +8,7 @@ but not locked, a pin outside its range, a pin nothing needs any more, or an env
 from __future__ import annotations
 
 import re
+import sysconfig
 from importlib import metadata
 from pathlib import Path
 
@@ -20,6 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements.txt"
 CAPS = ROOT / "lock-caps.txt"
 tomllib = pytest.importorskip("tomllib", reason="the lock is compiled for Python 3.11")
+# The venv's own site-packages: not the copies setuptools vendors and puts on sys.path once it is imported.
+SITE = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
 NOT_LOCKED = {"pip", "convcourse"}  # the installer itself and this project (installed editable beside the lock)
 
 
@@ -57,10 +60,10 @@ def needed(roots: list[Requirement]) -> set[str]:
         if key in seen:
             continue
         seen.add(key)
-        try:
-            requires = metadata.distribution(name).requires or []
-        except metadata.PackageNotFoundError:
+        found = next(iter(metadata.distributions(path=SITE, name=name)), None)
+        if found is None:
             continue  # reported by test_this_environment_is_the_lock (the lock has it but it is missing here)
+        requires = found.requires or []
         todo.extend((Requirement(text), frozenset(req.extras)) for text in requires)
     return {name for name, _ in seen}
 
@@ -82,7 +85,7 @@ def test_every_dependency_of_pyproject_is_pinned_in_the_lock_within_its_range():
 
 def test_this_environment_is_the_lock():
     pins = read_lock(LOCK.read_text())
-    installed = {canonicalize_name(d.metadata["Name"]): Version(d.version) for d in metadata.distributions()}
+    installed = {canonicalize_name(d.metadata["Name"]): Version(d.version) for d in metadata.distributions(path=SITE)}
     wrong = {name: (pin, installed.get(name)) for name, pin in pins.items() if installed.get(name) != pin}
     extra = sorted(set(installed) - set(pins) - NOT_LOCKED)
     assert not wrong and not extra, (f"this environment is not the lock (run `make venv`): "

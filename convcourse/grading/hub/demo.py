@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -30,6 +31,7 @@ from convcourse.grading.course import CONFIG_FILE, require_assignments
 STATE = Path("/srv/convcourse-hub")
 MADE = "made.json"  # in the state folder: accounts made and the hub's process group, for `hub down`
 PID_FILE = "jupyterhub.pid"
+COURSE_ID = re.compile(r"[a-z][a-z0-9-]{0,19}")  # account names stay valid (useradd) and under 32 characters
 START_S = 180  # a loaded machine takes ~20 s for the hub and its grader services; a slow one may take far longer
 
 
@@ -76,6 +78,12 @@ def check_can_start(root: Path, plan: Plan) -> Path:
     """Every reason ``hub up`` cannot work here, as one HubError; otherwise the proxy's path."""
     if os.geteuid() != 0:
         raise HubError("the demo hub creates system accounts and starts their servers: run it as root (sudo)")
+    for course in plan.courses:
+        if not COURSE_ID.fullmatch(course):
+            raise HubError(f"course id {course!r}: use 1-20 lowercase letters, digits and '-', starting with a letter "
+                           "(it names accounts such as grader-<course> and <course>-student1)")
+    if not 1 <= plan.students <= 99:
+        raise HubError(f"--students {plan.students}: give 1 to 99 students per course")
     for tool in ("useradd", "userdel", "chpasswd"):
         if shutil.which(tool) is None:
             raise HubError(f"{tool} is missing (Debian: apt-get install passwd); the demo hub makes local accounts")
