@@ -6,9 +6,11 @@ facts are simulated where a test machine has them the other way round: not root,
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import tempfile
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,13 @@ def test_class_list_is_what_the_hub_config_reads():
     assert courses["c2"] == {"grader": "grader-c2", "instructors": ["c2-instructor"],
                              "students": ["c2-student1", "c2-student2"]}
     assert json.loads(json.dumps(courses)) == courses
+
+
+def test_the_hub_guide_shows_the_files_the_demo_hub_and_its_test_run():
+    guide = (ROOT / "docs" / "hub.md").read_text()
+    included = set(re.findall(r'--8<-- "(hub/[^"]+)"', guide))  # put in the page by the docs build, not copied
+    assert included == {f"hub/{name}" for name in demo.HUB_FILES}
+    (shown,) = re.findall(r"```json\n(.*?)\n *```", guide, re.DOTALL)
+    assert json.loads(textwrap.dedent(shown)) == demo.class_list(demo.Plan())
+    for page in ("hub.md", "cluster.md"):  # the hub's and the workers' install commands install the lock
+        assert "pip install --no-deps -r requirements.txt ." in (ROOT / "docs" / page).read_text(), page

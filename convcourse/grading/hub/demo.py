@@ -29,6 +29,7 @@ from pathlib import Path
 from convcourse.grading.course import CONFIG_FILE, require_assignments
 
 STATE = Path("/srv/convcourse-hub")
+HUB_FILES = ("jupyterhub_config.py", "nbgrader_config.py")  # in the course's hub/: the hub's and everyone's nbgrader config
 MADE = "made.json"  # in the state folder: accounts made and the hub's process group, for `hub down`
 PID_FILE = "jupyterhub.pid"
 COURSE_ID = re.compile(r"[a-z][a-z0-9-]{0,19}")  # account names stay valid (useradd) and under 32 characters
@@ -178,10 +179,11 @@ def up(root: Path, plan: Plan) -> str:
         (plan.state / "exchange").mkdir(mode=0o1777)
         (plan.state / "exchange").chmod(0o1777)
         (plan.state / "etc-jupyter").mkdir()
-        shutil.copy2(hub_files(root) / "nbgrader_config.py", plan.state / "etc-jupyter" / "nbgrader_config.py")
+        hub_config, nbgrader_config = (hub_files(root) / name for name in HUB_FILES)
+        shutil.copy2(nbgrader_config, plan.state / "etc-jupyter" / "nbgrader_config.py")  # its /etc/jupyter
         (plan.state / "courses.json").write_text(json.dumps(class_list(plan), indent=2) + "\n")
         _install_courses(root, plan, assignments, env)
-        made["pgid"] = _start_hub(root, plan, env)
+        made["pgid"] = _start_hub(hub_config, plan, env)
         _record(plan.state, made)
     except BaseException:
         down(plan.state)
@@ -240,9 +242,9 @@ def release(argv: list[str] | None = None) -> None:
                 sys.exit(f"nbgrader {step.__name__} {name}: {result.get('error') or result.get('log')}")
 
 
-def _start_hub(root: Path, plan: Plan, env: dict[str, str]) -> int:
+def _start_hub(config: Path, plan: Plan, env: dict[str, str]) -> int:
     """JupyterHub in the state folder, in a process group of its own; waits until it answers. Returns the group."""
-    argv = [str(Path(sys.prefix) / "bin" / "jupyterhub"), "-f", str(hub_files(root) / "jupyterhub_config.py"),
+    argv = [str(Path(sys.prefix) / "bin" / "jupyterhub"), "-f", str(config),
             f"--ip={plan.ip}", f"--port={plan.port}", f"--JupyterHub.hub_port={_free_port()}",
             f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{_free_port()}"]
     log = open(plan.state / "jupyterhub.log", "ab")  # noqa: SIM115 - the hub outlives this process and writes here
