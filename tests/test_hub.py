@@ -20,13 +20,14 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import pytest
-from accounts import ROOT, ensure_bubblewrap, python, require_root, revealed
+from accounts import ROOT, ensure_bubblewrap, python, require_root, revealed, unavailable
 from exchange_cycle import ASSIGNMENT, GRADING_ENV, solutions
 from test_browser import ARTIFACTS, CHROMIUM_ARGS, chromium  # noqa: F401 - chromium is a fixture
 
@@ -82,11 +83,22 @@ def _owner(pid: int) -> str | None:
         return None
 
 
+def ensure_npm() -> None:
+    """npm, for JupyterHub's proxy (the demo hub installs configurable-http-proxy with it): from apt when missing."""
+    if (Path(sys.prefix) / "bin" / "configurable-http-proxy").exists() or shutil.which("npm"):
+        return
+    script = ROOT / "scripts" / "ensure-apt.sh"
+    done = subprocess.run(["bash", str(script), "npm", "npm"], capture_output=True, text=True, timeout=900)
+    if done.returncode != 0 or not shutil.which("npm"):
+        unavailable(f"npm is missing and {script.name} could not install it: {(done.stderr or done.stdout)[-500:]}")
+
+
 @pytest.fixture(scope="module")
 def hub():
     """The demo hub with two courses, up for the module; removed afterwards, and nothing of it may remain."""
     require_root()
     ensure_bubblewrap()
+    ensure_npm()
     taken = [name for name in PLAN.accounts() if demo._exists(name)]
     if taken:
         pytest.fail(f"accounts {taken} exist: a demo hub of an earlier run is still up; remove it with "
