@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml $(LOCK)
 # (LOCK_ARGS=--upgrade moves every pin to the newest allowed). Torch as PyPI serves it, within lock-caps.txt:
 # PIP_FIND_LINKS is emptied so that a machine's local wheels (e.g. a +cpu build) do not end up in the lock.
 lock:
-	@test -x .lock-tools/bin/pip-compile || { $(PYTHON) -m venv .lock-tools && .lock-tools/bin/pip install --quiet pip-tools; }
+	@test -x .lock-tools/bin/pip-compile || { $(PYTHON) -m venv .lock-tools && .lock-tools/bin/pip install --quiet pip-tools==7.7.0; }
 	PIP_FIND_LINKS= CUSTOM_COMPILE_COMMAND="make lock" .lock-tools/bin/pip-compile --quiet --all-extras --strip-extras --allow-unsafe \
 	  --no-emit-index-url --no-emit-find-links --constraint lock-caps.txt $(LOCK_ARGS) --output-file $(LOCK) pyproject.toml
 

@@ -31,7 +31,7 @@ from accounts import ROOT, ensure_bubblewrap, python, require_root, revealed, un
 from exchange_cycle import ASSIGNMENT, GRADING_ENV, solutions
 from test_browser import ARTIFACTS, CHROMIUM_ARGS, chromium  # noqa: F401 - chromium is a fixture
 
-from convcourse.grading.hub import demo
+from convcourse.grading.hub import demo, processes, refusals
 from convcourse.grading.release import points
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -69,10 +69,10 @@ def _free_port() -> int:
 
 def _leftovers(state: Path, port: int) -> list[str]:
     """What a removed demo hub must not leave: accounts, their processes, the state folder, the port."""
-    left = [f"account {name}" for name in PLAN.accounts() if demo._exists(name)]
-    left += [f"process {pid}" for pid in demo._pids() if _owner(pid) in {name for name in PLAN.accounts()}]
+    left = [f"account {name}" for name in PLAN.accounts() if refusals.account_exists(name)]
+    left += [f"process {pid}" for pid in processes.pids() if _owner(pid) in {name for name in PLAN.accounts()}]
     left += [f"folder {state}"] if state.exists() else []
-    left += [] if demo._port_free("127.0.0.1", port) else [f"port {port}"]
+    left += [] if refusals.port_free("127.0.0.1", port) else [f"port {port}"]
     return left
 
 
@@ -99,7 +99,7 @@ def hub():
     require_root()
     ensure_bubblewrap()
     ensure_npm()
-    taken = [name for name in PLAN.accounts() if demo._exists(name)]
+    taken = [name for name in PLAN.accounts() if refusals.account_exists(name)]
     if taken:
         pytest.fail(f"accounts {taken} exist: a demo hub of an earlier run is still up; remove it with "
                     f"`python -m convcourse.grading hub down --state STATE`")
@@ -187,7 +187,7 @@ def hub_secrets(hub: Hub) -> dict[str, str]:
     """The hub's secrets as they stand: every API token in the environments of the hub's processes and the
     accounts' servers and services, the proxy's token and the cookie secret."""
     found = {"cookie secret": (hub.state / "jupyterhub_cookie_secret").read_text().strip()}
-    for pid in demo._pids():
+    for pid in processes.pids():
         try:
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from convcourse.grading import __main__ as cli
-from convcourse.grading.hub import demo
+from convcourse.grading.hub import demo, refusals
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,14 +32,14 @@ def refusal(capsys, *args: str) -> str:
 @pytest.fixture
 def can_start(monkeypatch, tmp_path):
     """Root, this interpreter open to every account, a proxy in place: the checks that remain decide."""
-    monkeypatch.setattr(demo.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(demo, "_closed_to_others", lambda paths: None)
-    monkeypatch.setattr(demo, "ensure_proxy", lambda root: Path("/bin/true"))
+    monkeypatch.setattr(refusals.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(refusals, "closed_to_others", lambda paths: None)
+    monkeypatch.setattr(refusals, "ensure_proxy", lambda root: Path("/bin/true"))
     return tmp_path / "state"
 
 
 def test_not_root(monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr(demo.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(refusals.os, "geteuid", lambda: 1000)
     assert "run it as root" in refusal(capsys, "up", "--state", str(tmp_path / "state"))
     assert "needs root" in refusal(capsys, "down", "--state", str(tmp_path / "state"))
 
@@ -56,11 +56,11 @@ def test_port_taken(can_start, capsys):
 
 def test_no_npm_for_the_proxy(can_start, monkeypatch, capsys, tmp_path):
     monkeypatch.undo()
-    monkeypatch.setattr(demo.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(demo, "_closed_to_others", lambda paths: None)
-    monkeypatch.setattr(demo.sys, "prefix", str(tmp_path))  # a venv without configurable-http-proxy
-    which = demo.shutil.which
-    monkeypatch.setattr(demo.shutil, "which", lambda name: None if name == "npm" else which(name))
+    monkeypatch.setattr(refusals.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(refusals, "closed_to_others", lambda paths: None)
+    monkeypatch.setattr(refusals.sys, "prefix", str(tmp_path))  # a venv without configurable-http-proxy
+    which = refusals.shutil.which
+    monkeypatch.setattr(refusals.shutil, "which", lambda name: None if name == "npm" else which(name))
     assert "proxy (configurable-http-proxy, from npm) is missing and so is npm" in refusal(
         capsys, "up", "--state", str(can_start), "--port", "0")
     assert not can_start.exists()
@@ -72,8 +72,8 @@ def test_an_interpreter_other_accounts_cannot_run():
         open_dir.chmod(0o755)
         (open_dir / "closed" / "venv").mkdir(parents=True)
         (open_dir / "closed").chmod(0o700)
-        assert demo._closed_to_others([open_dir / "closed" / "venv"]) == open_dir / "closed"
-        assert demo._closed_to_others([open_dir]) is None
+        assert refusals.closed_to_others([open_dir / "closed" / "venv"]) == open_dir / "closed"
+        assert refusals.closed_to_others([open_dir]) is None
     finally:
         shutil.rmtree(open_dir)
 
@@ -82,7 +82,7 @@ def test_bad_course_ids_students_state_and_accounts(can_start, monkeypatch, caps
     assert "course id 'Big_Course'" in refusal(capsys, "up", "--state", str(can_start), "--course", "Big_Course")
     assert "--students 0" in refusal(capsys, "up", "--state", str(can_start), "--students", "0")
     assert "a demo hub is set up already" in refusal(capsys, "up", "--state", str(tmp_path))
-    monkeypatch.setattr(demo, "_exists", lambda name: name == "cc9-student2")
+    monkeypatch.setattr(refusals, "account_exists", lambda name: name == "cc9-student2")
     assert "cc9-student2 exist already" in refusal(capsys, "up", "--state", str(can_start), "--course", "cc9")
     assert not can_start.exists()
 
