@@ -88,7 +88,8 @@ def test_this_environment_is_the_lock():
     installed = {canonicalize_name(d.metadata["Name"]): Version(d.version) for d in metadata.distributions(path=SITE)}
     wrong = {name: (pin, installed.get(name)) for name, pin in pins.items() if installed.get(name) != pin}
     extra = sorted(set(installed) - set(pins) - NOT_LOCKED)
-    assert not wrong and not extra, (f"this environment is not the lock (run `make venv`): "
+    assert not wrong and not extra, (f"this environment is not the lock (`make venv` installs it; packages the lock lacks "
+                                     f"stay until the venv is made anew: rm -r .venv && make venv): "
                                      f"{{name: (locked, installed)}} = {wrong}; installed but not locked: {extra}")
 
 
