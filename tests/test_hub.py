@@ -195,7 +195,7 @@ def hub_secrets(hub: Hub) -> dict[str, str]:
         for entry in environ:
             key, _, value = entry.decode(errors="replace").partition("=")
             if key in ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "CONFIGPROXY_AUTH_TOKEN") and value:
-                found[f"{key} of {pid}"] = value
+                found[f"{key} of {_owner(pid)}"] = value  # one token per account: its server's, or its service's
     return found
 
 
@@ -271,7 +271,10 @@ def test_students_fetch_validate_submit_and_the_instructor_grades_in_the_formgra
     assert "environment:" in outputs and "'HOME'" in outputs and "interfaces ['lo']" in outputs
     assert "JUPYTERHUB" not in outputs and "JUPYTERHUB" not in feedback
     secrets = hub_secrets(hub)
-    assert len(secrets) >= 4, secrets.keys()  # the cookie secret, the proxy's token, the service's and servers' tokens
+    holders = {f"JUPYTERHUB_API_TOKEN of {name}" for name in (first, second, PLAN.people(COURSE)["grader"])}
+    assert holders | {"CONFIGPROXY_AUTH_TOKEN of root"} <= set(secrets), secrets.keys()  # found where they live
+    # Autograded by the grader's account (no root), in the sandbox (the kernel saw only loopback).
+    assert (course / "autograded" / second).stat().st_uid == pwd.getpwnam(PLAN.people(COURSE)["grader"]).pw_uid
     leaked = [what for what, value in secrets.items() if value in outputs or value in feedback]
     assert not leaked, leaked
 

@@ -1,4 +1,5 @@
-"""The demo hub's refusals: each place it cannot work ends in one `error:` line, before anything is made.
+"""The demo hub's refusals: each place it cannot work ends in one `error:` line, before anything is made;
+an `up` that fails halfway removes what it made; the hub guide shows the files the demo hub runs.
 
 (Setting it up and removing it, leaving nothing behind, is tests/test_hub.py's fixture.) The machine's
 facts are simulated where a test machine has them the other way round: not root, no npm.
@@ -14,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from accounts import require_root
 
 from convcourse.grading import __main__ as cli
 from convcourse.grading.hub import demo, refusals
@@ -79,6 +81,7 @@ def test_an_interpreter_other_accounts_cannot_run():
 
 
 def test_bad_course_ids_students_state_and_accounts(can_start, monkeypatch, capsys, tmp_path):
+    assert "no such assignment in" in refusal(capsys, "up", "--state", str(can_start), "--assignment", "nope")
     assert "course id 'Big_Course'" in refusal(capsys, "up", "--state", str(can_start), "--course", "Big_Course")
     assert "--students 0" in refusal(capsys, "up", "--state", str(can_start), "--students", "0")
     assert "a demo hub is set up already" in refusal(capsys, "up", "--state", str(tmp_path))
@@ -110,3 +113,19 @@ def test_the_hub_guide_shows_the_files_the_demo_hub_and_its_test_run():
     assert json.loads(textwrap.dedent(shown)) == demo.class_list(demo.Plan())
     for page in ("hub.md", "cluster.md"):  # the hub's and the workers' install commands install the lock
         assert "pip install --no-deps -r requirements.txt ." in (ROOT / "docs" / page).read_text(), page
+
+
+def test_an_up_that_fails_halfway_leaves_nothing(can_start, monkeypatch):
+    """Accounts made, then a failure: `up` undoes them itself (the same `down` as the command)."""
+    require_root()
+    plan = demo.Plan(courses=("cct-z",), students=1, assignments=("output_dimensions",), state=can_start, port=0)
+    assert not any(refusals.account_exists(name) for name in plan.accounts())
+
+    def fail(*args):
+        assert all(refusals.account_exists(name) for name in plan.accounts())  # made by then
+        raise demo.HubError("releasing failed on purpose")
+
+    monkeypatch.setattr(demo, "_install_courses", fail)
+    with pytest.raises(demo.HubError, match="on purpose"):
+        demo.up(ROOT, plan)
+    assert not any(refusals.account_exists(name) for name in plan.accounts()) and not can_start.exists()

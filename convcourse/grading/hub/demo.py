@@ -40,7 +40,11 @@ def hub_files(root: Path) -> Path:
 def up(root: Path, plan: Plan) -> str:
     """Accounts, courses released, hub started; returns what to tell the instructor (URL, passwords, removal)."""
     root = Path(root).resolve()
-    assignments = plan.assignments or tuple(require_assignments(root))
+    known = require_assignments(root)
+    unknown = [name for name in plan.assignments if name not in known]
+    if unknown:
+        raise HubError(f"no such assignment in {root / 'source'}: {', '.join(unknown)} (there are: {', '.join(known)})")
+    assignments = plan.assignments or tuple(known)
     refusals.check_can_start(root, plan)
     plan.state.mkdir(parents=True, mode=0o755)
     plan.state.chmod(0o755)  # every account reaches the exchange inside it
