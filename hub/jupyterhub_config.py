@@ -48,6 +48,10 @@ roles = [{"name": "server", "scopes": ["users:activity!user", "access:servers!se
 groups, services = {}, []
 for course, people in COURSES.items():
     grader = people["grader"]
+    try:
+        folder = Path(pwd.getpwnam(grader).pw_dir) / course
+    except KeyError:
+        raise SystemExit(f"courses.json: course {course}'s grader account {grader!r} does not exist (useradd it)") from None
     groups[f"nbgrader-{course}"] = {"users": list(people["students"])}
     groups[f"formgrade-{course}"] = {"users": [*people["instructors"], grader]}
     roles += [
@@ -63,7 +67,7 @@ for course, people in COURSES.items():
         "url": f"http://127.0.0.1:{free_port()}",
         "command": ["jupyterhub-singleuser"],
         "user": grader,
-        "cwd": str(Path(pwd.getpwnam(grader).pw_dir) / course),
+        "cwd": str(folder),
         "environment": {**PASSED_ON, "JUPYTERHUB_DEFAULT_URL": "/lab"},
         "oauth_no_confirm": True,
     })

@@ -5,7 +5,7 @@
 # when missing. The version is pinned here, as the Python side is pinned by requirements.txt.
 set -euo pipefail
 prefix=$1
-version=5.2.0  # 5.3 needs node >= 22; 5.2 runs on node 20 (Debian 13's)
+version=5.2.0  # 5.3's command-line parser needs node >= 22; 5.2 runs on node 20
 if [[ -x "$prefix/bin/configurable-http-proxy" ]]; then
   exit 0
 fi

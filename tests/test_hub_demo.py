@@ -106,6 +106,8 @@ def test_class_list_is_what_the_hub_config_reads():
 
 
 def test_the_hub_guide_shows_the_files_the_demo_hub_and_its_test_run():
+    assert all((demo.hub_files(ROOT) / name).is_file() for name in demo.HUB_FILES)
+    assert (ROOT / refusals.PROXY_SCRIPT).is_file()
     guide = (ROOT / "docs" / "hub.md").read_text()
     included = set(re.findall(r'--8<-- "(hub/[^"]+)"', guide))  # put in the page by the docs build, not copied
     assert included == {f"hub/{name}" for name in demo.HUB_FILES}

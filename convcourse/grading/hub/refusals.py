@@ -12,6 +12,8 @@ from pathlib import Path
 
 from convcourse.grading.hub.plan import COURSE_ID, HubError, Plan, remove_command
 
+PROXY_SCRIPT = Path("scripts") / "ensure-proxy.sh"  # in the course: installs configurable-http-proxy with npm
+
 
 def check_can_start(root: Path, plan: Plan) -> Path:
     """Every reason ``hub up`` cannot work here, as one HubError; otherwise the proxy's path."""
@@ -51,7 +53,7 @@ def ensure_proxy(root: Path) -> Path:
     if shutil.which("npm") is None:
         raise HubError("JupyterHub's proxy (configurable-http-proxy, from npm) is missing and so is npm: "
                        "install node and npm (Debian: apt-get install nodejs npm), then run this again")
-    done = subprocess.run(["bash", str(Path(root) / "scripts" / "ensure-proxy.sh"), sys.prefix],
+    done = subprocess.run(["bash", str(Path(root) / PROXY_SCRIPT), sys.prefix],
                           capture_output=True, text=True)
     if done.returncode != 0 or not proxy.exists():
         raise HubError(f"npm could not install configurable-http-proxy: {(done.stderr or done.stdout).strip()[-400:]}")
