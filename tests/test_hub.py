@@ -83,14 +83,18 @@ def _owner(pid: int) -> str | None:
         return None
 
 
-def ensure_npm() -> None:
-    """npm, for JupyterHub's proxy (the demo hub installs configurable-http-proxy with it): from apt when missing."""
-    if (Path(sys.prefix) / "bin" / "configurable-http-proxy").exists() or shutil.which("npm"):
-        return
-    script = ROOT / "scripts" / "ensure-apt.sh"
-    done = subprocess.run(["bash", str(script), "npm", "npm"], capture_output=True, text=True, timeout=900)
-    if done.returncode != 0 or not shutil.which("npm"):
-        unavailable(f"npm is missing and {script.name} could not install it: {(done.stderr or done.stdout)[-500:]}")
+def ensure_proxy() -> None:
+    """JupyterHub's proxy in the venv, installed here with npm (from apt when missing): `hub up` runs in a namespace
+    whose /root is a tiny tmpfs (tests/accounts.py), where npm's cache would not fit."""
+    if not (Path(sys.prefix) / "bin" / "configurable-http-proxy").exists() and not shutil.which("npm"):
+        script = ROOT / "scripts" / "ensure-apt.sh"
+        done = subprocess.run(["bash", str(script), "npm", "npm"], capture_output=True, text=True, timeout=900)
+        if done.returncode != 0 or not shutil.which("npm"):
+            unavailable(f"npm is missing and {script.name} could not install it: {(done.stderr or done.stdout)[-500:]}")
+    try:
+        refusals.ensure_proxy(ROOT)
+    except demo.HubError as error:
+        unavailable(str(error))
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +102,7 @@ def hub():
     """The demo hub with two courses, up for the module; removed afterwards, and nothing of it may remain."""
     require_root()
     ensure_bubblewrap()
-    ensure_npm()
+    ensure_proxy()
     taken = [name for name in PLAN.accounts() if refusals.account_exists(name)]
     if taken:
         pytest.fail(f"accounts {taken} exist: a demo hub of an earlier run is still up; remove it with "
