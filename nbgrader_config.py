@@ -6,7 +6,9 @@ c = get_config()  # noqa: F821 - injected by nbgrader
 
 ROOT = Path(__file__).resolve().parent
 
-c.CourseDirectory.course_id = "convcourse"
+# On a hub each course's Formgrader is a service named after the course (nbgrader's rule, docs/hub.md): a copy of
+# this course run there under another id takes that id from the service.
+c.CourseDirectory.course_id = os.environ.get("JUPYTERHUB_SERVICE_NAME") or "convcourse"
 c.CourseDirectory.root = str(ROOT)
 c.CourseDirectory.source_directory = "source"
 c.CourseDirectory.release_directory = "release"

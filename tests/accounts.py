@@ -131,12 +131,17 @@ def login_env(user: Account, **extra: str) -> dict[str, str]:
     return env
 
 
+def revealed(argv: list[str]) -> list[str]:
+    """``argv`` run (still as root) where the closed folders hold only what the accounts need: processes it starts
+    as other accounts (a hub's servers) can run this project's interpreter."""
+    covers = _hidden_needs()
+    return [sys.executable, "-c", _REVEAL, json.dumps(covers), "--", *argv] if covers else list(argv)
+
+
 def as_user(user: Account, argv: list[str], env: dict[str, str]) -> list[str]:
     """``argv`` run as ``user`` (uid, gid and groups) with exactly ``env``."""
-    covers = _hidden_needs()
-    reveal = [sys.executable, "-c", _REVEAL, json.dumps(covers), "--"] if covers else []
-    return [*reveal, "setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--init-groups",
-            "env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv]
+    return revealed(["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--init-groups",
+                     "env", "-i", *[f"{k}={v}" for k, v in env.items()], *argv])
 
 
 def run_as(user: Account, argv: list[str], env: dict[str, str], *, cwd: Path | None = None, timeout: float = 600,

@@ -93,15 +93,17 @@ def start() -> Cycle:
 SHOW_NETWORK = "import socket\nprint('interfaces', [name for _, name in socket.if_nameindex()])"
 
 
-def solutions() -> dict[str, samples.Submission]:
+def solutions(*more_cells: str) -> dict[str, samples.Submission]:
     """What the students hand in: ``full`` (every test passes) and ``partial``, with their exact scores.
 
-    ``partial`` ends with a harmless cell that prints the network interfaces it sees: proof of the sandbox.
+    ``partial`` ends with a harmless cell that prints the network interfaces it sees: proof of the sandbox
+    (and then ``more_cells``, equally harmless to the score).
     """
     ctx = samples.context(ROOT, ASSIGNMENT)
     made = {case: samples.build(ctx, case) for case in ("full", "partial")}
     partial = nbformat.reads(made["partial"].files[f"{ASSIGNMENT}.ipynb"].decode(), as_version=4)
-    partial, _ = samples.insert_cell(partial, SHOW_NETWORK, "last")
+    for cell in (SHOW_NETWORK, *more_cells):
+        partial, _ = samples.insert_cell(partial, cell, "last")
     made["partial"] = replace(made["partial"], files={f"{ASSIGNMENT}.ipynb": nbformat.writes(partial).encode()})
     return made
 

@@ -1,5 +1,6 @@
-"""``python -m convcourse.grading {release,grade,demo,archive,export}``: the instructor's commands (``make release/grade/demo``,
-``make student-archive``; ``export`` writes the grades per question for Canvas, Moodle or as a long table).
+"""``python -m convcourse.grading {release,grade,demo,archive,export,report,similarity,hub}``: the instructor's commands
+(``make release/grade/demo``, ``make student-archive``, ``make hub`` / ``make hub-down``; ``export`` writes the grades per
+question for Canvas, Moodle or as a long table, ``report`` the class report, ``similarity`` the most similar submissions).
 
 Run in the course folder (the one with ``nbgrader_config.py``), or pass ``--root FOLDER``, as with
 nbgrader's own commands. The course's own problems (not a course, no sandbox, nbgrader refused the
@@ -19,9 +20,11 @@ from convcourse.budget import BudgetError
 from convcourse.grading import sandbox, settings
 from convcourse.grading.course import archive, release, released_cells, similarity
 from convcourse.grading.course.folder import GradingError, course_root, require_assignments
+from convcourse.grading.hub import demo as hub_demo
 
 PROG = "python -m convcourse.grading"
-COURSE_ERRORS = (GradingError, sandbox.SandboxUnavailable, release.ReleaseError, BudgetError, settings.SettingError)
+COURSE_ERRORS = (GradingError, sandbox.SandboxUnavailable, release.ReleaseError, BudgetError, settings.SettingError,
+                 hub_demo.HubError)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -63,6 +66,16 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--top", type=int, default=20, help="pairs listed (default: 20)")
     sim.add_argument("--max-shared", type=int, default=similarity.MAX_SHARED, metavar="N",
                      help="code found in more than N submissions is common, not evidence (default: %(default)s, as MOSS)")
+    hub = commands.add_parser("hub", help="a demo JupyterHub on this machine: accounts, the course released (as root)")
+    hub.add_argument("action", choices=("up", "down"), help="up: set it up and start it; down: remove all of it")
+    hub.add_argument("--state", type=Path, default=hub_demo.STATE, help=f"its folder (default: {hub_demo.STATE})")
+    hub.add_argument("--course", action="append", default=None, metavar="ID",
+                     help="a course id, repeatable (default: convcourse); each gets its own accounts and Formgrader")
+    hub.add_argument("--students", type=int, default=3, help="students per course (default: 3)")
+    hub.add_argument("--assignment", action="append", default=None, metavar="NAME",
+                     help="release only this assignment, repeatable (default: all of them)")
+    hub.add_argument("--ip", default="127.0.0.1", help="address the hub listens on (default: 127.0.0.1)")
+    hub.add_argument("--port", type=int, default=8000, help="its port (default: 8000)")
     return top
 
 
@@ -88,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise GradingError("--top and --max-shared must be at least 1")
             print(similarity.table(similarity.compare(root, args.assignment, max_shared=args.max_shared), args.top))
             return 0
+        if args.command == "hub":
+            return _hub(root, args)
         settings.check()  # a bad $CONVCOURSE_MAX_STEPS or limit stops here, not inside nbgrader's config loading
         from convcourse.grading.rounds import pipeline  # nbgrader's imports: only for the commands that grade
 
@@ -101,6 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     except COURSE_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def _hub(root: Path, args: argparse.Namespace) -> int:
+    if args.action == "down":
+        removed = hub_demo.down(args.state)
+        print("removed: " + ", ".join(removed) if removed else f"no demo hub at {args.state}: nothing to remove")
+        return 0
+    plan = hub_demo.Plan(courses=tuple(args.course or ("convcourse",)), students=args.students,
+                         assignments=tuple(args.assignment or ()), state=args.state.resolve(), ip=args.ip, port=args.port)
+    print(hub_demo.up(root, plan))
+    return 0
 
 
 def _release(root: Path, *, check: bool) -> int:
