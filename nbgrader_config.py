@@ -1,4 +1,5 @@
 """nbgrader configuration for the convcourse course (read by every `nbgrader` command run here)."""
+import os
 import sys
 from pathlib import Path
 

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import nbformat
 
 from convcourse.grading.course import ASSIGNMENTS
-from convcourse.grading.points import is_solution_code, nbgrader_meta
+from convcourse.grading.demo.points import is_solution_code, nbgrader_meta
 
 ROOT = Path(__file__).resolve().parents[1]
 

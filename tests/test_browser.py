@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from browser import CHROMIUM_ARGS
+from browser import ARTIFACTS, CHROMIUM_ARGS
 from browser import unavailable as _unavailable
 
 from convcourse.shapes import ShapeError, conv2d_output_shape
@@ -28,7 +28,6 @@ from convcourse.shapes import ShapeError, conv2d_output_shape
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "artifacts"
 SERVER_START_S = 60
 UI_TIMEOUT_MS = 30_000
 

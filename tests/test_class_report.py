@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from browser import CHROMIUM_ARGS
+from browser import ARTIFACTS, CHROMIUM_ARGS
 from tiny_course import ASSIGNMENT, make_course
 
 from convcourse import checks
@@ -29,7 +29,6 @@ from convcourse.grading.course import class_data, class_report, class_stats
 from convcourse.grading.course.released_cells import titles
 
 ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "artifacts"
 # student: (test_square, test_answer, test_square_hidden, why (None: not graded yet), square left blank, late penalty)
 TABLE = {"ann": (1, 2, 1, 1, False, 0.0), "bob": (0, 2, 0, 0.5, False, 0.5), "cat": (0, 2, 0, None, False, 0.0),
          "dan": (1, 0, 1, 0, False, 0.0), "eve": (0, 0, 0, 0, True, 0.0)}

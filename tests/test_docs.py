@@ -26,21 +26,6 @@ DOTTED = re.compile(r"(?<![\w/.-])convcourse(?:\.\w+)+")
 FILE_PATH = re.compile(r"(?<![\w/.-])convcourse/[\w/]*\w(?:\.py)?")
 WINGS = "convcourse/grading"
 
-# Paths the docs write in the grading side's target layout (issue 23), which branch i23-wings creates.
-# Each is expected to fail until that branch is merged; then this test passes them and pytest reports
-# XPASS(strict) as a failure: remove them from here.
-PENDING_WINGS = frozenset({
-    "convcourse.grading.demo.samples", "convcourse.grading.rounds.pipeline.grade", "convcourse.grading.rounds.pipeline.summary",
-    f"{WINGS}/settings.py", f"{WINGS}/sandbox/fork_server.py",
-    *(f"{WINGS}/{wing}/{name}" for wing, names in {
-        "rounds": ("", "pipeline.py", "jobs.py", "progress.py", "preload.py", "cluster.py", "job_server.py"),
-        "course": ("", "folder.py", "gradebook.py", "report.py", "release.py", "archive.py"),
-        "nbgrader": ("", "preprocessors.py", "kernel_manager.py", "kernel_env.py", "kernel_guard.py", "feedback_page.py",
-                     "kernel_template.py"),
-        "demo": ("", "samples.py", "hostile_cells.py", "points.py"),
-    }.items() for name in names),
-})
-PENDING_REASON = "lands with branch i23-wings (issue 23); then drop it from PENDING_WINGS"
 
 
 def build(config: Path, site: Path) -> subprocess.CompletedProcess:
@@ -160,14 +145,11 @@ def resolves(path: str) -> bool:
     return False
 
 
-def test_the_documented_paths_are_found_and_pending_ones_are_still_named():
+def test_the_documented_paths_are_found():
     paths = documented_paths()
     assert "convcourse.grading.course.ASSIGNMENTS" in paths and f"{WINGS}/rounds/pipeline.py" in paths
-    stale = PENDING_WINGS - set(paths)
-    assert not stale, f"no longer named in the docs, drop from PENDING_WINGS: {sorted(stale)}"
 
 
-@pytest.mark.parametrize("path", [pytest.param(path, marks=pytest.mark.xfail(reason=PENDING_REASON, strict=True))
-                                  if path in PENDING_WINGS else path for path in documented_paths()])
+@pytest.mark.parametrize("path", documented_paths())
 def test_every_path_the_docs_name_resolves(path):
     assert resolves(path), f"the docs name {path}, which is no module, attribute or file"

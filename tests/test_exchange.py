@@ -21,8 +21,8 @@ import urllib.request
 import nbformat
 import pytest
 from accounts import ROOT, as_user, ensure_bubblewrap, python, require_root
+from browser import CHROMIUM_ARGS
 from exchange_cycle import ASSIGNMENT, COURSE_ID, hand_in, solutions, start
-from test_browser import CHROMIUM_ARGS, chromium  # noqa: F401 - chromium is a fixture
 
 from convcourse.grading.course.release import points
 from convcourse.grading.course.report import autograded_scores
@@ -113,7 +113,7 @@ def _answers(url: str, token: str | None = None) -> bool:
 
 
 @pytest.mark.browser
-def test_formgrader_autograde_button_grades_sandboxed_and_shows_the_score(cycle, formgrader, chromium):  # noqa: F811
+def test_formgrader_autograde_button_grades_sandboxed_and_shows_the_score(cycle, formgrader, chromium):
     from playwright import sync_api
 
     cycle, answers, _ = cycle

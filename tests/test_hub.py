@@ -28,11 +28,11 @@ from pathlib import Path
 import nbformat
 import pytest
 from accounts import ROOT, ensure_bubblewrap, python, require_root, revealed, unavailable
+from browser import ARTIFACTS, CHROMIUM_ARGS
 from exchange_cycle import ASSIGNMENT, GRADING_ENV, solutions
-from test_browser import ARTIFACTS, CHROMIUM_ARGS, chromium  # noqa: F401 - chromium is a fixture
 
-from convcourse.grading.hub import demo, processes, refusals
 from convcourse.grading.course.release import points
+from convcourse.grading.hub import demo, processes, refusals
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -135,7 +135,7 @@ def hub():
 
 
 @pytest.fixture(scope="module")
-def browser(chromium):  # noqa: F811
+def browser(chromium):
     from playwright import sync_api
 
     with sync_api.sync_playwright() as pw:

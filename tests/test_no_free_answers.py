@@ -24,7 +24,7 @@ from free_answers import ROOT, Answer, contains, hand_answers, hand_cells, leaks
 from nbclient import NotebookClient
 
 from convcourse.grading.course import ASSIGNMENTS
-from convcourse.grading.points import is_solution_code, nbgrader_meta
+from convcourse.grading.demo.points import is_solution_code, nbgrader_meta
 
 # ---------------------------------------------------------------- running a notebook as a student who answers nothing
 

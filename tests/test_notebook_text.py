@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from convcourse import checks, convviz, shapes
 from convcourse.grading.course import ASSIGNMENTS
-from convcourse.grading.points import nbgrader_meta
+from convcourse.grading.demo.points import nbgrader_meta
 from convcourse.models import ConvModel1, count_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
