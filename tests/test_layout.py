@@ -22,7 +22,7 @@ PACKAGE = ROOT / "convcourse"
 # What students' notebooks import (directly or through these): the import paths released notebooks rely on;
 # and `python -m convcourse`, the student's install check.
 STUDENT_MODULES = {"__main__", "budget", "checks", "convviz", "data", "diagnosis", "evaluation", "hardware", "inputs",
-                   "layerstack", "mnist_files", "models", "plots", "shapes", "train", "widgetkit", "widgets"}
+                   "layerstack", "mnist_files", "models", "plots", "shapes", "train", "translation", "widgetkit", "widgets"}
 
 
 def imported_modules(path: Path) -> set[str]:
