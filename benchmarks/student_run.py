@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # student_notebooks: how a solved relea
 from student_notebooks import fill_solutions  # noqa: E402
 
 from convcourse.budget import BUDGET_ENV  # noqa: E402
+from convcourse.data import MNISTCorruptError, MNISTMissingError, verify_mnist  # noqa: E402
 from convcourse.grading.course import ASSIGNMENTS  # noqa: E402
 
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")  # what decides which kernels torch can use
@@ -92,6 +93,10 @@ def main() -> None:
     unknown = sorted(set(args.notebooks) - set(ASSIGNMENTS))
     if unknown:
         parser.exit(2, f"error: unknown notebook(s) {', '.join(unknown)}; choose from {', '.join(ASSIGNMENTS)}\n")
+    try:
+        verify_mnist(check_md5=False)  # the kernels read it from $CONVCOURSE_DATA; a student's run needs real MNIST
+    except (MNISTMissingError, MNISTCorruptError) as error:
+        parser.exit(2, f"error: {error}\n")  # the data's own advice, without a traceback
     if os.environ.pop(BUDGET_ENV, None) is not None:
         print(f"note: {BUDGET_ENV} removed: a student's run has no training budget")
     os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the kernel inherits it: no GPU (Apple's MPS exists on macOS only)
@@ -105,7 +110,7 @@ def main() -> None:
             try:
                 notebook, wall, cpu = run(assignment, Path(folder))
             except CellExecutionError as error:
-                parser.exit(1, f"error: {assignment} failed: {str(error).strip().splitlines()[-1]}\n")
+                parser.exit(2, f"error: {assignment} failed in a cell: {error.ename}: {error.evalue}\n")
         seconds[assignment] = wall
         print(f"{assignment}: {wall:.1f} s wall, {cpu:.1f} s CPU in the kernel, load average {load:.2f} -> "
               f"{os.getloadavg()[0]:.2f}", flush=True)
