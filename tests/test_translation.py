@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from convcourse.budget import BUDGET_ENV, EVAL_IMAGES
+from convcourse.budget import BUDGET_ENV
 from convcourse.data import Split
 from convcourse.evaluation import evaluate
-from convcourse.translation import DIRECTIONS, shift, shift_robustness
+from convcourse.translation import BUDGET_IMAGES, DIRECTIONS, shift, shift_robustness
 
 IMAGE = torch.arange(1.0, 13.0).reshape(1, 1, 3, 4)  # rows 1-4, 5-8, 9-12
 
@@ -97,15 +97,16 @@ def test_robustness_table_by_hand(monkeypatch):
 def test_robustness_scores_the_budget_prefix_only(monkeypatch, capsys):
     monkeypatch.setenv(BUDGET_ENV, "5")
     seen = []
-    split = dots(EVAL_IMAGES + 10)
+    split = dots(BUDGET_IMAGES + 10)
 
     def recording_shift(images, dy, dx):
         seen.append(len(images))
         return shift(images, dy, dx)
 
     shift_robustness({"centre": CentrePixel()}, split, shift_fn=recording_shift, distances=(0, 1))
-    assert set(seen) == {EVAL_IMAGES}
-    assert f"evaluating on the first {EVAL_IMAGES:,}" in capsys.readouterr().out
+    assert set(seen) == {BUDGET_IMAGES}
+    assert f"shifted digits scored on the first {BUDGET_IMAGES:,} of {BUDGET_IMAGES + 10:,} images" in \
+        capsys.readouterr().out
 
 
 def test_robustness_refuses_bad_input():
