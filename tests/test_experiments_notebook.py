@@ -164,8 +164,10 @@ def test_the_downsampling_answer_counts_right(solution):
 def test_the_learning_rates_tried():
     settings = cell("ce-settings")
     assert "LEARNING_RATE = 1e-3" in settings and "0.001" in text_with("### The learning rate")
-    assert "for lr in (LEARNING_RATE * 10, LEARNING_RATE / 10):" in code_with("for lr in")
-    assert "ten times larger and one ten times smaller" in text_with("### The learning rate")
+    assert "for lr in (LEARNING_RATE * 100, LEARNING_RATE * 10, LEARNING_RATE / 10):" in code_with("for lr in")
+    assert "a hundred times larger, ten times larger and ten times smaller" in text_with("### The learning rate")
+    assert "the four stride-2 runs" in text_with("### The learning rate") and "fresh_copy(stride_model" in \
+        code_with("for lr in")
 
 
 def test_dropout_and_batch_norm_are_what_the_text_says(solution):
