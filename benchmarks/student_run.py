@@ -12,6 +12,10 @@ average; for cnn_experiments also every accuracy the written questions ask stude
 
     CONVCOURSE_DATA=/work/shared/data .venv/bin/python benchmarks/student_run.py [NOTEBOOK ...]
     PYTHONPATH=$PWD/benchmarks/avx2_only ... benchmarks/student_run.py cnn_experiments  # as an AVX2-only CPU
+
+`--threads 1` gives the kernel one thread (OMP_NUM_THREADS): its CPU seconds then barely depend on what else
+the machine runs (no thread waits for another that lost its core), and they bound what an idle machine with
+more cores needs in wall time.
 """
 from __future__ import annotations
 
@@ -89,7 +93,10 @@ def main() -> None:
     """Run the notebooks named (default: all) and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help=f"any of {', '.join(ASSIGNMENTS)}")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads in the kernel (default: torch's)")
     args = parser.parse_args()
+    if args.threads is not None and args.threads < 1:
+        parser.exit(2, f"error: --threads must be at least 1, got {args.threads}\n")
     unknown = sorted(set(args.notebooks) - set(ASSIGNMENTS))
     if unknown:
         parser.exit(2, f"error: unknown notebook(s) {', '.join(unknown)}; choose from {', '.join(ASSIGNMENTS)}\n")
@@ -100,9 +107,12 @@ def main() -> None:
     if os.environ.pop(BUDGET_ENV, None) is not None:
         print(f"note: {BUDGET_ENV} removed: a student's run has no training budget")
     os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the kernel inherits it: no GPU (Apple's MPS exists on macOS only)
+    if args.threads is not None:
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
     avx2 = "avx2_only" in os.environ.get("PYTHONPATH", "")
     print(f"CPU: {cpu_description()}" + (" (run as an AVX2-only CPU: benchmarks/avx2_only)" if avx2 else ""))
-    print(f"python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}", flush=True)
+    threads = f"{args.threads} thread(s) in the kernel" if args.threads else "torch's default threads"
+    print(f"python {platform.python_version()}, {threads}, load average {os.getloadavg()[0]:.2f}", flush=True)
     seconds = {}
     for assignment in args.notebooks or ASSIGNMENTS:
         with tempfile.TemporaryDirectory() as folder:
