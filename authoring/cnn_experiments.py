@@ -200,7 +200,7 @@ CELLS = [
     *Model answer.* (a) `torch.Size([2, 32, 24, 24])`: 32 maps of 24x24. A 5x5 filter fits entirely on a
     28-pixel row at 28 - 5 + 1 = 24 positions, so two rows and two columns are lost at each border;
     padding 2 puts them back. (b) After one epoch the conv model is ahead of the MLP by about three
-    percentage points (in our runs the MLP ended at 0.950, `conv_model` at 0.977 to 0.978; the exact
+    percentage points (in our runs the MLP ended at 0.950, `conv_model` at 0.977 to 0.980; the exact
     numbers vary by run and machine, the order did not). A convolution looks at small neighbourhoods and
     applies the *same* weights at every position: it builds in that nearby pixels belong together and
     that a stroke means the same thing wherever it appears. Each filter has only 25 weights (plus a
@@ -251,7 +251,7 @@ CELLS = [
     """),
     answer("ce-stacked-answer", 1, f"""
     *Model answer.* A little, if at all, after one epoch: in our runs `stacked_model` ended at 0.980 to
-    0.982 against 0.977 to 0.978, a difference another run can shrink or reverse. The deeper model is
+    0.982 against 0.977 to 0.980, a difference another run can shrink or reverse. The deeper model is
     slower per step and may need more training or a tuned learning rate to show more. With a 5x5 and
     then a 3x3 convolution (stride 1) a unit of the second layer sees a 7x7 region of the image (5 + 3 -
     1), so it can respond to combinations of edges, such as corners, loops and line ends, rather than
@@ -376,7 +376,7 @@ CELLS = [
     *Model answer.* Both cut the parameters of the first `Linear` layer by four (32x14x14 = 6,272 inputs
     instead of 32x28x28 = 25,088: 805,066 parameters instead of 3,213,514) and train faster, the stride
     model fastest, with a validation accuracy close to 2.1's (in our runs `pool_model` 0.977 to 0.980,
-    `stride_model` 0.973 to 0.975, `conv_model` 0.977 to 0.978; which one is ahead varies by run). Max
+    `stride_model` 0.973 to 0.976, `conv_model` 0.977 to 0.980; which one is ahead varies by run). Max
     pooling computes the full 28x28 feature map and keeps the strongest response in every 2x2 block,
     which makes the output tolerant to a stroke moving within the block (2.7 measures it). A stride-2
     convolution only evaluates the filter at every other position: four times less convolution work, but
@@ -407,10 +407,10 @@ CELLS = [
     goes wrong when the learning rate is too large, and when it is too small?
     """),
     answer("ce-lr-answer", 2, f"""
-    *Model answer.* In our runs the default 0.001 reached about 0.89 to 0.91 at step 100 and 0.975 at
-    the end. Ten times larger, 0.01, learned faster (about 0.94 to 0.95 at step 100) and ended level
-    with it (about 0.977): for this small network and one epoch, a larger rate than the default is as
-    good or a little better. A hundred times larger, 0.1, is far too large: the first steps overshoot
+    *Model answer.* In our runs the default 0.001 reached about 0.89 to 0.91 at step 100 and 0.974 to
+    0.976 at the end. Ten times larger, 0.01, learned faster (about 0.94 to 0.95 at step 100) and ended
+    level with it (about 0.977): for this small network and one epoch, a larger rate than the default is
+    as good or a little better. A hundred times larger, 0.1, is far too large: the first steps overshoot
     (the mean training loss of the first 100 steps, about 4 to 5, is worse than the ln 10 of guessing
     evenly), and the accuracy then stalls well below the others (0.67 to 0.88 at step 100, 0.86 to 0.89
     at the end), jumping up and down instead of improving; at 1.0 training never gets off chance (0.1).
@@ -478,8 +478,8 @@ CELLS = [
     answer("ce-dropout-answer", 2, f"""
     *Model answer.* The training-batch accuracy is measured *during* training, with dropout active:
     every prediction comes from a randomly thinned network missing 30% of its units, handicapped on
-    purpose. In our runs `dropout_model` scored 0.958 to 0.961 on the training batches but 0.972 to
-    0.979 on training images in evaluation mode (validation 0.974 to 0.979), while `pool_model` scored
+    purpose. In our runs `dropout_model` scored 0.956 to 0.961 on the training batches but 0.972 to
+    0.979 on training images in evaluation mode (validation 0.973 to 0.979), while `pool_model` scored
     0.973 to 0.974 against 0.980 (validation 0.977 to 0.980). Both batch accuracies are also averages
     over the last steps of a network that was still improving, which is why even `pool_model`'s sits a
     little below its validation accuracy after one epoch; the validation accuracy is measured at the
@@ -553,14 +553,15 @@ CELLS = [
     in training does it show?
     """),
     answer("ce-batchnorm-answer", 2, f"""
-    *Model answer.* The batch-normalised network is clearly ahead early: in our runs 0.958 against 0.910
-    to 0.926 at step 100, still ahead at step 200 (0.956 to 0.966 against 0.949 to 0.951); by the end of
-    the epoch the two are close (0.982 to 0.984 against 0.980). Normalising every channel keeps the
-    inputs of each layer on a stable scale while the earlier layers change, so the optimiser can take
-    larger useful steps from the start and the network is less sensitive to its starting weights and to
-    the learning rate. The batch statistics add a little noise per batch, a mild regulariser; in
-    evaluation mode the running averages replace them. The size of the early lead varies by run, and
-    at the end the two are within a run's noise; that batch normalisation helps most early on did not.
+    *Model answer.* The batch-normalised network is clearly ahead early: in our runs 0.958 to 0.959
+    against 0.910 to 0.927 at step 100, still ahead at step 200 (0.956 to 0.966 against 0.949 to 0.952);
+    by the end of the epoch the two are close (0.982 to 0.984 against 0.979 to 0.980). Normalising every
+    channel keeps the inputs of each layer on a stable scale while the earlier layers change, so the
+    optimiser can take larger useful steps from the start and the network is less sensitive to its
+    starting weights and to the learning rate. The batch statistics add a little noise per batch, a mild
+    regulariser; in evaluation mode the running averages replace them. The size of the early lead varies
+    by run, and at the end the two are within a run's noise; that batch normalisation helps most early
+    on did not.
 
     {GRADER}
     """),
@@ -612,13 +613,13 @@ CELLS = [
     although its filters slide over every position of the image?
     """),
     answer("ce-shift-answer", 2, f"""
-    *Model answer.* At 0 and at 2 pixels in our two runs (validation digits, the mean over the four
-    directions): the MLP 0.950 and 0.668 (0.393 at 3 pixels); `conv_model` 0.977 to 0.979 and 0.845 to
-    0.860; `pool_model` 0.977 to 0.980 and 0.850 to 0.857; `stride_model` 0.973 to 0.975 and 0.815 to
+    *Model answer.* At 0 and at 2 pixels in our three runs (validation digits, the mean over the four
+    directions): the MLP 0.950 and 0.668 (0.393 at 3 pixels); `conv_model` 0.977 to 0.980 and 0.845 to
+    0.860; `pool_model` 0.977 to 0.980 and 0.850 to 0.857; `stride_model` 0.973 to 0.976 and 0.813 to
     0.823. The MLP loses most: every pixel has its own weights, so a moved digit lands on weights that
     never saw it there. The conv networks lose much less at 1 pixel but a lot at 2 and 3. Max pooling
     helps only a little: within half a point of `conv_model` at 1 and 2 pixels (ahead in one run, behind
-    in the other), one to three points ahead at 3. The stride-2 network loses most of the three. A 2x2
+    in the others), one to three points ahead at 3. The stride-2 network loses most of the three. A 2x2
     block keeps its maximum only when the strongest response stays inside the block, which a 1-pixel
     move allows for half of the positions, and one pooling layer does nothing for larger moves. So it
     gives some tolerance, not invariance. `conv_model` loses accuracy although its filters slide over
