@@ -658,9 +658,12 @@ def check_avoids(name: str, runs: Sequence[LayerRun], kinds: Kinds) -> None:
         raise CheckFailed(f"{name} should not use {_names(kinds)} here")
 
 
-def check_keeps_size(name: str, runs: Sequence[LayerRun], *, kernel_size: int = 5, size: tuple[int, int] = (28, 28)
-                     ) -> None:
-    """Check that the first Conv2d has a ``kernel_size`` kernel and keeps the ``size`` of the image."""
+def check_keeps_size(name: str, runs: Sequence[LayerRun], *, kernel_size: int = 5, size: tuple[int, int] = (28, 28),
+                     reveal: bool = True) -> None:
+    """Check that the first Conv2d has a ``kernel_size`` kernel and keeps the ``size`` of the image.
+
+    ``reveal=False`` (the padding is what the task asks for) says what the layer does, not which padding fixes it.
+    """
     convs = [run for run in runs if is_layer(run.module, "Conv2d")]
     if not convs:
         raise CheckFailed(f"{name} has no nn.Conv2d that runs in its forward pass")
@@ -669,7 +672,9 @@ def check_keeps_size(name: str, runs: Sequence[LayerRun], *, kernel_size: int = 
         raise CheckFailed(f"the first Conv2d of {name} has kernel_size {first.module.kernel_size}; "
                           f"use {kernel_size} here")
     if first.output_shape[-2:] != size:
-        why = _explain(lambda: _diagnosis().explain_target(_layers(name, [first])[0], size, _private_shapes()))
+        layer = _layers(name, [first])[0]
+        why = _explain(lambda: _diagnosis().explain_target(layer, size, _private_shapes()) if reveal else
+                       _diagnosis().describe_change(layer, _private_shapes()), "Why: " if not reveal else "Likely cause: ")
         raise CheckFailed(f"the first Conv2d of {name} turns {size[0]}x{size[1]} images into "
                           "{}x{} feature maps; choose the padding that keeps the size".format(*first.output_shape[-2:])
                           + why)
@@ -693,3 +698,142 @@ def check_halves(name: str, runs: Sequence[LayerRun], *, by: str, size: tuple[in
                                                               "Conv2d", size, _private_shapes()))
         raise CheckFailed(f"in {name}, {what} should produce {size[0]}x{size[1]} feature maps; layers ran as: {shapes}"
                           + why)
+
+
+# ---------------------------------------------------------------- cnn_experiments: the first try, controlled variants
+
+
+def check_unpadded(name: str, model: Any, *, kernel_size: int = 5, filters: int = 32,
+                   input_shape: tuple[int, int, int] = (1, 28, 28)) -> list[LayerRun]:
+    """Check ``model`` runs PrintSize, a ``kernel_size`` Conv2d of ``filters`` filters without padding, PrintSize."""
+    if not isinstance(model, nn.Module):
+        raise CheckFailed(f"{name} should be a torch.nn.Module (e.g. an nn.Sequential), not {type(model).__name__}")
+    out, runs, error = _traced_forward(model, input_shape, 2)
+    if error is not None:
+        raise CheckFailed(f"{name} fails on a batch of shape {(2, *input_shape)}: {type(error).__name__}: {error}")
+    convs = [run for run in runs if is_layer(run.module, "Conv2d")]
+    if len(convs) != 1:
+        raise CheckFailed(f"{name} should hold exactly one nn.Conv2d; {len(convs)} ran")
+    conv = convs[0].module
+    for setting, got, want in (("kernel_size", tuple(conv.kernel_size), (kernel_size, kernel_size)),
+                               ("out_channels", conv.out_channels, filters), ("stride", tuple(conv.stride), (1, 1))):
+        if got != want:
+            raise CheckFailed(f"the Conv2d of {name} has {setting}={got}; use {want} here")
+    if tuple(conv.padding) != (0, 0):
+        raise CheckFailed(f"the Conv2d of {name} has padding={conv.padding}: leave the padding out here (0, the "
+                          "default), to see what the convolution alone does to the size")
+    order = [run for run in runs if is_layer(run.module, ("Conv2d", "PrintSize"))]
+    kinds = [_kind(run.module) for run in order]
+    if "PrintSize" not in kinds[:kinds.index("Conv2d")] or "PrintSize" not in kinds[kinds.index("Conv2d") + 1:]:
+        raise CheckFailed(f"{name} should have a PrintSize() before and one after its Conv2d (the layers ran as: "
+                          f"{', '.join(kinds)})")
+    return runs
+
+
+def _plain(runs: Sequence[LayerRun], extra: Kinds) -> list[tuple[str, str]]:
+    """The layers that matter for a comparison: kind and settings, without PrintSize, Identity and ``extra``."""
+    weighted = ("Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "BatchNorm2d", "BatchNorm1d")
+    return [(_kind(run.module), run.module.extra_repr() if is_layer(run.module, weighted) else "")
+            for run in runs if not is_layer(run.module, ("PrintSize", "Identity")) and not is_layer(run.module, extra)]
+
+
+def check_same_layers(name: str, runs: Sequence[LayerRun], reference: str, reference_runs: Sequence[LayerRun],
+                      extra: Kinds) -> None:
+    """Check ``name`` is ``reference`` with layers of ``extra`` added: a comparison that changes one thing only."""
+    check_uses(name, runs, extra)
+    mine, theirs = _plain(runs, extra), _plain(reference_runs, extra)
+    if mine == theirs:
+        return
+    where = next((i for i, (a, b) in enumerate(zip(mine, theirs)) if a != b), min(len(mine), len(theirs)))
+
+    def show(layers: list[tuple[str, str]]) -> str:
+        return f"nn.{layers[where][0]}({layers[where][1]})" if where < len(layers) else "nothing more"
+
+    raise CheckFailed(f"{name} should be {reference} with {_names(extra)} added and nothing else changed, so that "
+                      f"the comparison shows what {_names(extra)} does; leaving out {_names(extra)}, layer {where} "
+                      f"of {name} is {show(mine)} where {reference} has {show(theirs)}")
+
+
+# ---------------------------------------------------------------- cnn_experiments: shift_images
+
+# Worked out by hand: the 3x3 image 1..9 moved one row down and one column left.
+_CANARY_SHIFT = [[[[0.0, 0.0, 0.0], [2.0, 3.0, 0.0], [5.0, 6.0, 0.0]]]]
+
+
+class ShiftCase(NamedTuple):
+    """Images of ``shape`` (N, C, H, W) with values drawn from ``seed``, to move ``dy`` rows down and ``dx`` columns right."""
+
+    shape: tuple[int, int, int, int]
+    dy: int
+    dx: int
+    seed: int = 0
+
+    def values(self) -> list:
+        """The images as nested lists (two decimals; about a third of the pixels 0, like a digit's background)."""
+        rng = random.Random(self.seed)
+        n, c, h, w = self.shape
+        return [[[[round(rng.uniform(0.01, 1), 2) if rng.random() > 0.3 else 0.0 for _ in range(w)] for _ in range(h)]
+                 for _ in range(c)] for _ in range(n)]
+
+    def describe(self) -> str:
+        """The case in words."""
+        return f"images of shape {self.shape} moved by dy={self.dy}, dx={self.dx}"
+
+
+def random_shift_cases(seed: int, count: int) -> list[ShiftCase]:
+    """``count`` random cases: 1-3 images of 1-2 channels, 4-9 pixels a side, moved -3..3 pixels each way."""
+    rng = random.Random(seed)
+    return [ShiftCase((rng.randint(1, 3), rng.randint(1, 2), rng.randint(4, 9), rng.randint(4, 9)),
+                      rng.randint(-3, 3), rng.randint(-3, 3), rng.randrange(10**6)) for _ in range(count)]
+
+
+@functools.cache  # one private copy per load of this module (each test cell reloads it)
+def _private_translation() -> ModuleType:
+    return private_module("translation")
+
+
+def shift_reference(images: list, dy: int, dx: int) -> list:
+    """The course's ``convcourse.translation.shift`` of nested-list images, from a private copy checked on a canary."""
+    shift = _private_translation().shift
+    canary = shift(torch.arange(1.0, 10.0).reshape(1, 1, 3, 3), 1, -1).tolist()
+    if canary != _CANARY_SHIFT:
+        raise TamperingError("torch no longer moves tensors as it should (it was changed in this notebook); restart "
+                             "the kernel and run the notebook without that change")
+    return shift(torch.tensor(images), dy, dx).tolist()
+
+
+def _flat_values(x: Any) -> list[float]:
+    return [v for item in x for v in _flat_values(item)] if isinstance(x, list) else [float(x)]
+
+
+def check_shift(fn: Callable, cases: Sequence[ShiftCase], *, name: str = "shift_images") -> None:
+    """Check ``fn(images, dy, dx)`` against the course's shift on every case (and that it leaves its input alone)."""
+    for case in cases:
+        values = case.values()
+        expected = shift_reference(values, case.dy, case.dx)
+        images = torch.tensor(values)
+        before = images.tolist()  # in float32, as the function gets them
+        result = _call(name, fn, (images, case.dy, case.dx), case.describe())
+        if images.tolist() != before:
+            raise CheckFailed(f"{name} changed the images it was given ({case.describe()}); leave them as they are "
+                              "and return a new tensor (e.g. start from torch.zeros_like(images))")
+        if not isinstance(result, torch.Tensor):
+            raise CheckFailed(f"{name} returned {type(result).__name__} for {case.describe()}; return a torch.Tensor")
+        if tuple(result.shape) != case.shape:
+            raise CheckFailed(f"{name} returned shape {tuple(result.shape)} for {case.describe()}; the shape must "
+                              "stay the same: pixels moved out of the picture are dropped, the uncovered ones are 0")
+        _check_shifted(name, case, values, _flat_values(result.tolist()), _flat_values(expected))
+
+
+def _check_shifted(name: str, case: ShiftCase, values: list, got: list[float], want: list[float]) -> None:
+    """CheckFailed naming the first wrong pixel and, when it matches one, the classic mistake."""
+    wrong = [i for i, (g, w) in enumerate(zip(got, want)) if abs(g - w) > 1e-6]
+    if not wrong:
+        return
+    _, c, h, w = case.shape
+    first = wrong[0]
+    where = f"image {first // (c * h * w)}, channel {first // (h * w) % c}, row {first // w % h}, column {first % w}"
+    why = _explain(lambda: _diagnosis().diagnose([got], [want], _diagnosis().shift_variants(values, case.dy, case.dx)))
+    raise CheckFailed(f"on {case.describe()}: {len(wrong)} of {len(want)} values are wrong (counting from 0), the "
+                      f"first at {where}: you have {_fmt(got[first])}, expected {_fmt(want[first])}\n"
+                      f"  the case was ShiftCase{tuple(case)!r}" + why)

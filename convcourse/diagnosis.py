@@ -620,3 +620,69 @@ def habit_warnings(model: str, layers: Sequence[Layer]) -> list[str]:
                      f"layers act as at test time; fit switches to training mode itself, but call {model}.train() "
                      "before training it any other way [eval-mode-left-on]")
     return found
+
+
+# ---------------------------------------------------------------- cnn_experiments: padding, shifted images
+
+
+def describe_change(layer: Layer, shapes: ModuleType) -> str:
+    """What ``layer`` does to the size, with the formula, and no setting that fixes it (when that is the task)."""
+    return _change(layer, shapes)
+
+
+_ROWS, _COLS = 2, 3  # the axes of height and width in (N, C, H, W)
+
+
+def _zeros_like(x: Any) -> Any:
+    return [_zeros_like(v) for v in x] if isinstance(x, list) else 0.0
+
+
+def _moved(x: list, axis: int, d: int, fill: str) -> list:
+    """Nested lists ``x`` moved ``d`` places along ``axis``; the gap is 0 (fill "zero"), wraps ("wrap") or
+    repeats the edge ("edge")."""
+    if axis:
+        return [_moved(v, axis - 1, d, fill) for v in x]
+    n = len(x)
+    sources = [i - d for i in range(n)]
+    if fill == "wrap":
+        return [x[j % n] for j in sources]
+    if fill == "edge":
+        return [x[min(max(j, 0), n - 1)] for j in sources]
+    return [x[j] if 0 <= j < n else _zeros_like(x[0]) for j in sources]
+
+
+def flat(x: Any) -> list[list[float]]:
+    """Nested lists of numbers as one row of a matrix, the form :func:`diagnose` compares."""
+    def values(v: Any) -> list[float]:
+        return [w for item in v for w in values(item)] if isinstance(v, list) else [float(v)]
+    return [values(x)]
+
+
+def shift_variants(images: list, dy: int, dx: int) -> list[Variant]:
+    """What shift_images(images, dy, dx) gives after each classic mistake; ``images`` are (N, C, H, W) nested lists."""
+    def moved(*moves: tuple[int, int], fill: str = "zero") -> list[list[float]]:
+        out = images
+        for axis, d in moves:
+            out = _moved(out, axis, d, fill)
+        return flat(out)
+
+    axes = ("the shift moves the wrong axes: images are (N, C, H, W), so rows are axis 2 (or -2) and columns "
+            "axis 3 (or -1)")
+    found = [Variant(moved((_ROWS, dy), (_COLS, dx), fill="wrap"), "what leaves one edge comes back at the other "
+                     "(torch.roll wraps around); the uncovered rows and columns should be 0, the background"),
+             Variant(moved((_ROWS, dy), (_COLS, dx), fill="edge"), "the uncovered pixels repeat the edge row or "
+                     "column (replicate padding); they should be 0, the background"),
+             Variant(moved((_ROWS, -dy), (_COLS, -dx)), "the digit moves the wrong way: a positive dy moves it down "
+                     "(row i goes to row i + dy), a positive dx to the right"),
+             Variant(moved((_ROWS, dx), (_COLS, dy)), "dy and dx are swapped: dy moves the rows (axis 2, the "
+                     "height), dx the columns (axis 3, the width)"),
+             Variant(moved((_ROWS, dy)), "only the rows move: the shift by dx is missing"),
+             Variant(moved((_COLS, dx)), "only the columns move: the shift by dy is missing")]
+    for first in (0, 1):  # (N, C) or (C, H) taken for the image's axes
+        found += [Variant(moved((first, dy), (first + 1, dx)), axes),
+                  Variant(moved((first, dy), (first + 1, dx), fill="wrap"), axes + ", and torch.roll wraps "
+                          "around where the uncovered pixels should be 0")]
+    # All zeros or the input itself say nothing about how they came about: only the plain statement is kept.
+    unchanged = flat(images)
+    return [v for v in found if any(v.answer[0]) and v.answer != unchanged] + \
+        [Variant(unchanged, "the images come back unmoved (is the shifted tensor the one returned?)")]

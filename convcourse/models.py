@@ -9,6 +9,7 @@ kernel, padding, stride or pooling never breaks the first `nn.Linear`.
 
 from __future__ import annotations
 
+from copy import deepcopy
 from functools import partial
 from typing import Callable, Sequence
 
@@ -26,7 +27,9 @@ __all__ = [
     "VARIANTS",
     "VARIANT_NOTES",
     "count_parameters",
+    "fresh_copy",
     "layer_shapes",
+    "without_layers",
 ]
 
 
@@ -221,6 +224,39 @@ class ConvModelReg(_FeaturesClassifier):
 def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
     """Number of parameters (weights and biases; BatchNorm running statistics are buffers, not counted)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def fresh_copy(model: nn.Module, *, seed: int | None = None) -> nn.Module:
+    """The same architecture with new random weights: a copy of ``model`` whose layers are all initialised anew.
+
+    ``seed`` makes the new weights reproducible without touching the caller's random state.
+    """
+    copy = deepcopy(model)
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        for module in copy.modules():
+            if hasattr(module, "reset_parameters"):  # Conv2d, Linear, BatchNorm (its running statistics too)
+                module.reset_parameters()
+    return copy
+
+
+def without_layers(model: nn.Module, kinds: type | tuple[type, ...]) -> nn.Module:
+    """A copy of ``model`` in which every layer of ``kinds`` (e.g. nn.BatchNorm2d) is an ``nn.Identity``.
+
+    Every other weight is copied as it is, so an untrained model and its copy differ only by those layers.
+    """
+    copy = deepcopy(model)
+    replaced = 0
+    for parent in list(copy.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, kinds):
+                setattr(parent, name, nn.Identity())
+                replaced += 1
+    if not replaced:
+        names = kinds.__name__ if isinstance(kinds, type) else " or ".join(k.__name__ for k in kinds)
+        raise ValueError(f"{type(model).__name__} has no {names} layer to leave out")
+    return copy
 
 
 def layer_shapes(model: nn.Module, in_shape: Sequence[int] = (1, 28, 28)) -> list[tuple[str, nn.Module, tuple[int, ...]]]:

@@ -31,6 +31,7 @@ __all__ = [
     "plot_history",
     "plot_images",
     "plot_misclassified",
+    "plot_shift_robustness",
 ]
 
 
@@ -165,8 +166,9 @@ def plot_filters(model: nn.Module, *, layer: int = 0, ncols: int = 8) -> Figure:
     return fig
 
 
-def plot_feature_maps(model: nn.Module, image: torch.Tensor, *, max_maps: int = 8) -> Figure:
-    """One image, then the first `max_maps` output channels of every Conv2d it passes through (a row each)."""
+def plot_feature_maps(model: nn.Module, image: torch.Tensor, *, max_maps: int = 8, ncols: int | None = None) -> Figure:
+    """One image, then the first `max_maps` output channels of every Conv2d it passes through, `ncols` to a row
+    (default: all in one row; 8 lays 32 maps out as `plot_filters` lays out 32 filters)."""
     image = image.detach().float()
     if image.ndim == 3:
         image = image.unsqueeze(0)
@@ -185,12 +187,15 @@ def plot_feature_maps(model: nn.Module, image: torch.Tensor, *, max_maps: int = 
         model.train(was_training)
         for hook in hooks:
             hook.remove()
-    fig, axes = _new_figure(len(maps) + 1, 1, figsize=(1.4 * max_maps, 1.6 * (len(maps) + 1)), squeeze=False)
-    _labelled_tiles(axes[0, 0], image[0, :1].cpu().numpy(), ["input"], max_maps, fontsize=8, cmap="gray")
+    ncols = ncols or max_maps
+    heights = [1] + [math.ceil(min(max_maps, len(fmap)) / ncols) for fmap in maps.values()]
+    fig, axes = _new_figure(len(maps) + 1, 1, figsize=(1.4 * ncols, 1.6 * sum(heights)), squeeze=False,
+                            gridspec_kw={"height_ratios": heights})
+    _labelled_tiles(axes[0, 0], image[0, :1].cpu().numpy(), ["input"], ncols, fontsize=8, cmap="gray")
     for row, (name, fmap) in enumerate(maps.items(), start=1):
         shown = fmap[:max_maps]
         _labelled_tiles(axes[row, 0], _unit_range(shown), [f"{name} #0", *(f"#{c}" for c in range(1, len(shown)))],
-                        max_maps, fontsize=7, cmap="viridis", vmin=0, vmax=1)
+                        ncols, fontsize=7, cmap="viridis", vmin=0, vmax=1)
     fig.suptitle(f"Feature maps of {type(model).__name__} (conv outputs, before ReLU; each map scaled on its own)")
     fig.tight_layout()
     return fig
@@ -236,6 +241,20 @@ def plot_misclassified(model: nn.Module, split: Any, *, n: int = 16, ncols: int 
                     cmap="gray", vmin=0, vmax=1)
     total = int((preds != split.targets.cpu()).sum())
     fig.suptitle(f"{name or type(model).__name__}: {total} of {len(preds):,} misclassified (true -> predicted)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_shift_robustness(table: pd.DataFrame) -> Figure:
+    """Accuracy against the shift in pixels, a line per model: the table `convcourse.translation.shift_robustness` makes."""
+    if not isinstance(table, pd.DataFrame) or table.empty:
+        raise ValueError("expected the non-empty table that convcourse.translation.shift_robustness returns")
+    fig, ax = _new_figure(figsize=(6.5, 4))
+    for name, row in table.iterrows():
+        ax.plot(list(table.columns), row.to_numpy(dtype=float), marker="o", label=str(name))
+    ax.set(xlabel="shift in pixels (mean over up, down, left and right)", ylabel="accuracy", xticks=list(table.columns),
+           title="Accuracy on shifted digits, without retraining")
+    ax.legend()
     fig.tight_layout()
     return fig
 

@@ -13,7 +13,7 @@ import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import torch
 from torch import nn
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 # evaluate, predict and Evaluation live in convcourse.evaluation; released notebooks import them from here.
-__all__ = ["Evaluation", "History", "evaluate", "fit", "plan_steps", "predict"]
+__all__ = ["Evaluation", "History", "curve_table", "evaluate", "fit", "plan_steps", "predict"]
 
 _POSTFIX_SECONDS = 0.5  # how often the bar's loss/accuracy is read back (one host sync each time)
 
@@ -89,6 +89,20 @@ class History:
     def as_dict(self) -> dict[str, Any]:
         """All fields as plain Python values (e.g. for JSON)."""
         return asdict(self)
+
+
+def curve_table(runs: Mapping[str, History], *, split: str = "validation") -> "pd.DataFrame":
+    """Accuracy at every point of each run's curve: a row per run, a column per step (blank where a run has none)."""
+    import pandas as pd
+
+    column = {"validation": "valid_accuracy", "train": "train_accuracy"}.get(split)
+    if column is None:
+        raise ValueError(f"split must be 'validation' or 'train', got {split!r}")
+    if not isinstance(runs, Mapping) or not runs or not all(isinstance(h, History) for h in runs.values()):
+        raise TypeError("expected a non-empty dict of name -> History (what fit returns)")
+    table = pd.DataFrame({name: pd.Series(getattr(h, column), index=h.steps, dtype=float) for name, h in runs.items()}).T
+    table.index.name, table.columns.name = "run", "step"
+    return table
 
 
 # ----------------------------------------------------------------------------- the budget

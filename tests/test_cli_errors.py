@@ -141,3 +141,5 @@ def test_benchmarks_without_data(tmp_path, broken_data):
     assert_one_error(run(["benchmarks/assignment2.py", "--data", str(tmp_path)]), "MNIST is not in")
     assert_one_error(run(["benchmarks/train_throughput.py", "--data", str(broken_data)]), "is corrupt or truncated")
     assert_one_error(run(["benchmarks/grading_speed.py"], CONVCOURSE_DATA=str(broken_data)), "MNIST is needed in")
+    assert_one_error(run(["benchmarks/student_run.py"], CONVCOURSE_DATA=str(tmp_path)), "MNIST is not in")
+    assert_one_error(run(["benchmarks/student_run.py", "cnn"]), "unknown notebook(s) cnn; choose from")

@@ -14,7 +14,9 @@ from convcourse.models import (
     Model,
     PrintSize,
     count_parameters,
+    fresh_copy,
     layer_shapes,
+    without_layers,
 )
 from convcourse.shapes import Conv2dSpec, LinearSpec, Pool2dSpec, trace_shapes
 
@@ -127,3 +129,32 @@ def test_a_conv_model_learns_the_tiny_dataset(tiny_data):
     with torch.no_grad():
         accuracy = (model(tiny_data.valid.images).argmax(1) == tiny_data.valid.targets).float().mean()
     assert accuracy > 0.7, f"validation accuracy {accuracy:.2f} after one epoch on digits (chance: 0.1)"
+
+
+def test_fresh_copy_has_the_same_layers_and_new_reproducible_weights():
+    torch.manual_seed(0)
+    model = ConvModelReg(f1=4, f2=8, verbose=False)
+    model.features[1].running_mean.fill_(3.0)  # as after training
+    state = torch.get_rng_state()
+    first, second = fresh_copy(model, seed=1), fresh_copy(model, seed=1)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's random numbers are left alone
+    assert [type(m) for m in first.modules()] == [type(m) for m in model.modules()]
+    for a, b, old in zip(first.parameters(), second.parameters(), model.parameters()):
+        assert torch.equal(a, b) and a is not old
+    assert not torch.equal(first.features[0].weight, model.features[0].weight)
+    assert torch.all(first.features[1].running_mean == 0)  # batch-norm statistics start over too
+    assert not torch.equal(fresh_copy(model, seed=2).features[0].weight, first.features[0].weight)
+
+
+def test_without_layers_keeps_every_other_weight():
+    torch.manual_seed(0)
+    model = ConvModelReg(f1=4, f2=8, verbose=False)
+    plain = without_layers(model, nn.BatchNorm2d)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in plain.modules())
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 2  # the original is untouched
+    kept = {name: p for name, p in model.named_parameters() if not name.startswith(("features.1.", "features.4."))}
+    assert {name: p.tolist() for name, p in plain.named_parameters()} == {name: p.tolist() for name, p in kept.items()}
+    assert count_parameters(model) - count_parameters(plain) == 2 * 4 + 2 * 8  # BatchNorm's weight and bias
+    assert plain(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(ValueError, match="has no Dropout2d or BatchNorm1d layer"):
+        without_layers(plain, (nn.Dropout2d, nn.BatchNorm1d))

@@ -128,6 +128,16 @@ def test_feature_maps(runs, tiny_data) -> None:
         plots.plot_feature_maps(conv, tiny_data.test.images[:2])
 
 
+def test_feature_maps_in_rows_like_the_filters(runs, tiny_data) -> None:
+    conv, _ = runs["conv"]  # 4 then 8 channels
+    fig = plots.plot_feature_maps(conv, tiny_data.test.images[0], max_maps=8, ncols=4)
+    rows = [_tiles_and_labels(ax) for ax in fig.axes if ax.images]
+    assert [len(labels) for _, labels in rows] == [1, 4, 8]
+    assert rows[2][0].shape == (2 * (1 + 7 + 28) + 1, 4 * 29 + 1)  # 8 maps in two rows of 4, like plot_filters(ncols=4)
+    filters, _ = _tiles_and_labels(plots.plot_filters(conv, layer=1, ncols=4).axes[0])
+    assert filters.shape[1] == 4 * (3 + 1) + 1  # its 3x3 filters in the same 4 columns: filter #k sits where map #k does
+
+
 def test_confusion_counts_hand_made() -> None:
     counts = plots.confusion_counts(torch.tensor([0, 0, 1, 2, 2]), torch.tensor([0, 1, 1, 2, 0]), 3)
     assert counts.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 1]]
@@ -180,3 +190,14 @@ def test_comparison_table_and_chart(runs, tiny_data) -> None:
     with pytest.raises(ValueError, match="not in runs"):
         plots.comparison(histories, {"other": Evaluation(0.9, 0.1)})
 
+
+
+def test_shift_robustness_chart() -> None:
+    table = pd.DataFrame({0: [0.98, 0.99], 1: [0.9, 0.97], 2: [0.6, 0.9]}, index=["mlp", "pool"])
+    fig = plots.plot_shift_robustness(table)
+    ax = fig.axes[0]
+    assert [line.get_ydata().tolist() for line in ax.lines] == [[0.98, 0.9, 0.6], [0.99, 0.97, 0.9]]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["mlp", "pool"]
+    assert "shift in pixels" in ax.get_xlabel()
+    with pytest.raises(ValueError, match="shift_robustness"):
+        plots.plot_shift_robustness(pd.DataFrame())

@@ -14,7 +14,7 @@ from convcourse.budget import BUDGET_ENV, EVAL_IMAGES
 from convcourse.data import Split
 from convcourse.evaluation import Evaluation, evaluate, predict
 from convcourse.models import ConvModelReg, Model, count_parameters
-from convcourse.train import fit, plan_steps
+from convcourse.train import curve_table, fit, plan_steps
 
 # 1,297 digits training images at batch 64: 20 steps per epoch.
 STEPS_PER_EPOCH = 1297 // 64
@@ -261,3 +261,18 @@ def test_channels_last_grads_keeps_the_layout_and_the_numbers() -> None:
     assert layouts == [False, True, False]  # only inside the context, and the hooks are gone afterwards
     assert all(torch.equal(a, b) for a, b in zip(plain, kept))
     assert all(torch.equal(a, b) for a, b in zip(plain, after))
+
+
+def test_curve_table_puts_each_run_on_a_row_and_each_point_in_its_column(tiny_data) -> None:
+    short = fit(Model(), tiny_data, epochs=1, validate_every=10, progress=False)  # points at steps 10 and 20
+    longer = fit(Model(), tiny_data, epochs=2, validate_every=15, progress=False)  # 15, 30 and 40
+    table = curve_table({"short": short, "longer": longer})
+    assert list(table.index) == ["short", "longer"] and list(table.columns) == [10, 15, 20, 30, 40]
+    assert table.loc["short", [10, 20]].tolist() == short.valid_accuracy
+    assert table.loc["longer", [15, 30, 40]].tolist() == longer.valid_accuracy
+    assert math.isnan(table.loc["short", 15])  # no point there: blank, not 0
+    assert curve_table({"short": short}, split="train").loc["short"].tolist() == short.train_accuracy
+    with pytest.raises(ValueError, match="split"):
+        curve_table({"short": short}, split="test")
+    with pytest.raises(TypeError, match="name -> History"):
+        curve_table({})

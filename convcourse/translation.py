@@ -1,0 +1,76 @@
+"""Shifted digits: images moved by whole pixels, and how accurate trained models stay on them.
+
+The lab claims that max pooling gives a network some local translation invariance; `shift_robustness`
+measures it, without retraining: each model scores the same images moved 0, 1, 2, ... pixels up, down,
+left and right, where the uncovered pixels become 0, MNIST's background.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import pandas as pd
+import torch
+from torch import nn
+
+from convcourse.budget import BUDGET_ENV, step_budget
+from convcourse.data import Split
+from convcourse.evaluation import evaluate
+
+__all__ = ["DIRECTIONS", "shift", "shift_robustness"]
+
+DIRECTIONS = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}  # (rows, columns) per pixel
+BUDGET_IMAGES = 500  # scored per shift under the training budget: 13 shifted copies per model make a smoke run dear
+
+
+def _whole(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise ValueError(f"{name} must be a whole number of pixels, got {value!r}")
+    return int(value)
+
+
+def shift(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """``images`` (..., H, W) moved ``dy`` rows down and ``dx`` columns right (negative: up, left); the rest is 0."""
+    if not isinstance(images, torch.Tensor) or images.ndim < 2:
+        raise ValueError(f"images must be a tensor (..., H, W), got {getattr(images, 'shape', type(images).__name__)}")
+    dy, dx = _whole("dy", dy), _whole("dx", dx)
+    height, width = images.shape[-2:]
+    moved = torch.zeros_like(images)
+    if abs(dy) < height and abs(dx) < width:  # otherwise the digit has left the picture
+        moved[..., max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
+            images[..., max(-dy, 0):height - max(dy, 0), max(-dx, 0):width - max(dx, 0)]
+    return moved
+
+
+def shift_robustness(models: Mapping[str, nn.Module], split: Any, *, shift_fn: Callable = shift,
+                     distances: Sequence[int] = (0, 1, 2, 3)) -> pd.DataFrame:
+    """Accuracy of each model (rows) on ``split`` moved each distance (columns), the mean over up, down, left, right.
+
+    ``shift_fn(images, dy, dx)`` moves the images (a student's own function can stand in for :func:`shift`).
+    Under the training budget only the first BUDGET_IMAGES images are scored, and it says so.
+    """
+    if not isinstance(models, Mapping) or not models:
+        raise ValueError("models must be a non-empty dict of name -> trained model")
+    distances = [_whole("distance", d) for d in distances]
+    if not distances or min(distances) < 0:
+        raise ValueError(f"distances must be whole numbers of pixels >= 0, got {distances!r}")
+    images, targets = split.images, split.targets
+    if step_budget() is not None and len(targets) > BUDGET_IMAGES:
+        print(f"convcourse: training budget ({BUDGET_ENV}): shifted digits scored on the first {BUDGET_IMAGES:,} of "
+              f"{len(targets):,} images", flush=True)
+        images, targets = images[:BUDGET_IMAGES], targets[:BUDGET_IMAGES]
+    scores = {name: {} for name in models}
+    for distance in distances:
+        moves = [(0, 0)] if distance == 0 else [(distance * dy, distance * dx) for dy, dx in DIRECTIONS.values()]
+        totals = dict.fromkeys(models, 0.0)
+        for dy, dx in moves:  # one shifted copy at a time, scored by every model
+            moved = shift_fn(images, dy, dx)
+            if not isinstance(moved, torch.Tensor) or moved.shape != images.shape:
+                raise ValueError(f"shift_fn(images, {dy}, {dx}) should return a tensor of shape {tuple(images.shape)}, "
+                                 f"got {tuple(moved.shape) if isinstance(moved, torch.Tensor) else type(moved).__name__}")
+            for name, model in models.items():
+                totals[name] += evaluate(model, Split(moved.float(), targets)).accuracy
+        for name in models:
+            scores[name][distance] = totals[name] / len(moves)
+    table = pd.DataFrame.from_dict(scores, orient="index")
+    table.index.name, table.columns.name = "model", "shift (pixels)"
+    return table
