@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from convcourse.grading.points import nbgrader_meta
+from convcourse.grading.demo.points import nbgrader_meta
 from convcourse.models import Model, PrintSize, count_parameters
 from convcourse.translation import shift_robustness
 

@@ -166,7 +166,9 @@ def sync_gradebook(course: Course) -> None:
 
     An assignment is skipped when neither its source (with the course config and nbgrader's version)
     nor its entries in either gradebook changed since this function last synced it: nbgrader commits
-    each cell on its own, ~1 s of disk syncs a round for nothing when the source stands still.
+    each cell on its own, ~1 s of disk syncs a round for nothing when the source stands still. Due dates are left
+    out of the comparison: the round sets them in the course's gradebook (course.deadlines) and applies penalties
+    there after the merge, so a job's gradebook never needs one.
     """
     state_path = course.root / "autograded" / SYNC_FILE
     try:
@@ -177,8 +179,8 @@ def sync_gradebook(course: Course) -> None:
     todo = {name: digest for name, digest in digests.items()
             if not isinstance(synced.get(name), dict) or synced[name].get("source") != digest
             or not synced[name].get("gradebook")
-            or synced[name]["gradebook"] != assignment_rows(course.gradebook, name)
-            or synced[name]["gradebook"] != assignment_rows(course.job_gradebook(name), name)}
+            or synced[name]["gradebook"] != assignment_rows(course.gradebook, name, with_duedate=False)
+            or synced[name]["gradebook"] != assignment_rows(course.job_gradebook(name), name, with_duedate=False)}
     if not todo:
         return
     with tempfile.TemporaryDirectory(prefix="convcourse-release-") as scratch:
@@ -190,8 +192,8 @@ def sync_gradebook(course: Course) -> None:
             job_gradebook.parent.mkdir(parents=True, exist_ok=True)
             job_gradebook.unlink(missing_ok=True)
             _generate(course.api(release_directory=scratch, db_url=f"sqlite:///{job_gradebook}"), name)
-            rows = assignment_rows(course.gradebook, name)
-            if assignment_rows(job_gradebook, name) != rows:
+            rows = assignment_rows(course.gradebook, name, with_duedate=False)
+            if assignment_rows(job_gradebook, name, with_duedate=False) != rows:
                 raise GradingError(f"nbgrader made different entries for {name} in {job_gradebook} than in the course's "
                                    "gradebook; remove that file and grade again")
             synced[name] = {"source": digest, "gradebook": rows}
