@@ -76,6 +76,7 @@ def test_a_gradebook_changed_behind_its_back_is_synced_again(course, syncs):
     assert _max_score(course) == 5  # the tiny course's points, back
 
 
+@pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader's own session handling
 def test_a_job_gradebook_holds_its_assignment_and_no_student_and_comes_back_when_removed(course, syncs):
     loaded = load_course(course)
     with Gradebook(f"sqlite:///{loaded.gradebook}") as gradebook:
