@@ -17,7 +17,8 @@ Three more rules keep a notebook from grading itself:
 A failure ends with one sentence naming the classic mistake behind it, when the answer matches one
 (``convcourse.diagnosis``, also a private copy). The diagnosis runs only while a CheckFailed is
 being raised and any error inside it is dropped, so it can add a sentence but never change a result.
-Habits that are not wrong (a softmax before the loss, ...) get a HabitWarning, and no points are lost.
+Habits that are not wrong (a softmax before the loss, ...) get a HabitWarning line on stdout, and no points are lost
+(not a Python warning: those go to stderr, and nbgrader scores a test cell that wrote to stderr 0).
 Code that rewrites the import system or builtins is beyond these checks; the grading sandbox owns that.
 """
 from __future__ import annotations
@@ -29,7 +30,6 @@ import math
 import numbers
 import random
 import sys
-import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, NamedTuple, Sequence
@@ -53,7 +53,7 @@ class TamperingError(CheckFailed):
 
 
 class HabitWarning(UserWarning):
-    """Not wrong, and no points are lost, but a habit that costs accuracy or speed."""
+    """Not wrong, and no points are lost, but a habit that costs accuracy or speed (its name heads the printed line)."""
 
 
 def private_module(name: str) -> ModuleType:
@@ -595,12 +595,11 @@ def _layers(model_name: str, runs: Sequence[LayerRun]) -> list:
 
 
 def _warn_habits(model_name: str, runs: Sequence[LayerRun]) -> None:
+    # Printed on stdout, not warnings.warn: nbgrader scores any test cell with stderr output 0, and a warnings
+    # filter set to "error" would turn advice into a failure.
     with contextlib.suppress(Exception):  # a warning is advice: it must never fail a check
-        habits = _diagnosis().habit_warnings(model_name, _layers(model_name, runs))
-        with warnings.catch_warnings():  # shown every time, and never turned into an error by a filter
-            warnings.simplefilter("always", HabitWarning)
-            for habit in habits:
-                warnings.warn(f"{habit} (a warning: no points lost)", HabitWarning, stacklevel=3)
+        for habit in _diagnosis().habit_warnings(model_name, _layers(model_name, runs)):
+            print(f"{HabitWarning.__name__}: {habit} (a warning: no points lost)", file=sys.stdout, flush=True)
 
 
 def check_classifier(name: str, model: Any, *, input_shape: tuple[int, int, int] = (1, 28, 28),

@@ -58,7 +58,7 @@ KERNEL_TMP_MB = Setting("CONVCOURSE_KERNEL_TMP_MB", 512, "size of its private `/
                         trait="SandboxedKernelManager.tmp_mb")
 KERNEL_FILE_MB = Setting("CONVCOURSE_KERNEL_FILE_MB", 1024, "largest file it may write", forwarded=True, kernel=False,
                          trait="SandboxedKernelManager.file_size_mb")
-MAX_STEPS = Setting(BUDGET_ENV, GRADING_STEPS, "training budget: every `convcourse.fit` in a graded notebook stops "
+MAX_STEPS = Setting(BUDGET_ENV, GRADING_STEPS, "training budget: every `convcourse.train.fit` in a graded notebook stops "
                     "there (only graded kernels get it)", forwarded=True, kernel=True)
 DATA = Setting(DATA_ENV, None, "folder with `MNIST/raw/`, made readable to the kernels (each Dask worker: its own)",
                forwarded=False, kernel=True, shown="per-user cache")
@@ -70,9 +70,11 @@ COLD_KERNELS = Setting("CONVCOURSE_COLD_KERNELS", None, "`1`: every graded kerne
                        "round's kernel template", forwarded=True, kernel=False, shown="unset")
 SCHEDULER = Setting("CONVCOURSE_SCHEDULER", None, "address of a Dask scheduler whose workers grade the round "
                     "(as `--scheduler`)", forwarded=False, kernel=False, shown="local workers")
+EXCHANGE = Setting("CONVCOURSE_EXCHANGE", None, "nbgrader's exchange folder on a hub (read by `hub/nbgrader_config.py`; "
+                   "the demo hub keeps its own)", forwarded=False, kernel=False, shown="`/srv/nbgrader/exchange`")
 
 SETTINGS = (CELL_TIMEOUT, NOTEBOOK_TIMEOUT, KERNEL_MEMORY_MB, KERNEL_TMP_MB, KERNEL_FILE_MB, MAX_STEPS, DATA, DATASET,
-            ALLOW_UNSANDBOXED, COLD_KERNELS, SCHEDULER)
+            ALLOW_UNSANDBOXED, COLD_KERNELS, SCHEDULER, EXCHANGE)
 FORWARDED = tuple(s.name for s in SETTINGS if s.forwarded)
 KERNEL_VISIBLE = tuple(s.name for s in SETTINGS if s.kernel)
 TRUE = frozenset({"1", "true", "yes", "on"})
