@@ -755,10 +755,6 @@ def check_same_layers(name: str, runs: Sequence[LayerRun], reference: str, refer
 
 # ---------------------------------------------------------------- cnn_experiments: shift_images
 
-# Worked out by hand: the 3x3 image 1..9 moved one row down and one column left.
-_CANARY_SHIFT = [[[[0.0, 0.0, 0.0], [2.0, 3.0, 0.0], [5.0, 6.0, 0.0]]]]
-
-
 class ShiftCase(NamedTuple):
     """Images of ``shape`` (N, C, H, W) with values drawn from ``seed``, to move ``dy`` rows down and ``dx`` columns right."""
 
@@ -786,19 +782,18 @@ def random_shift_cases(seed: int, count: int) -> list[ShiftCase]:
                       rng.randint(-3, 3), rng.randint(-3, 3), rng.randrange(10**6)) for _ in range(count)]
 
 
-@functools.cache  # one private copy per load of this module (each test cell reloads it)
-def _private_translation() -> ModuleType:
-    return private_module("translation")
+def _shift_reference(images: list, dy: int, dx: int) -> list:
+    """Nested-list images (N, C, H, W) moved dy rows down and dx columns right, 0 where nothing moved in.
 
+    Plain Python on lists, so nothing a notebook does to torch can bend it; and private: the notebook's graded
+    shift_images has no public twin in the package to import instead.
+    """
+    def move(plane: Matrix) -> Matrix:
+        height, width = len(plane), len(plane[0])
+        return [[plane[i - dy][j - dx] if 0 <= i - dy < height and 0 <= j - dx < width else 0.0 for j in range(width)]
+                for i in range(height)]
 
-def shift_reference(images: list, dy: int, dx: int) -> list:
-    """The course's ``convcourse.translation.shift`` of nested-list images, from a private copy checked on a canary."""
-    shift = _private_translation().shift
-    canary = shift(torch.arange(1.0, 10.0).reshape(1, 1, 3, 3), 1, -1).tolist()
-    if canary != _CANARY_SHIFT:
-        raise TamperingError("torch no longer moves tensors as it should (it was changed in this notebook); restart "
-                             "the kernel and run the notebook without that change")
-    return shift(torch.tensor(images), dy, dx).tolist()
+    return [[move(plane) for plane in image] for image in images]
 
 
 def _flat_values(x: Any) -> list[float]:
@@ -809,7 +804,7 @@ def check_shift(fn: Callable, cases: Sequence[ShiftCase], *, name: str = "shift_
     """Check ``fn(images, dy, dx)`` against the course's shift on every case (and that it leaves its input alone)."""
     for case in cases:
         values = case.values()
-        expected = shift_reference(values, case.dy, case.dx)
+        expected = _shift_reference(values, case.dy, case.dx)
         images = torch.tensor(values)
         before = images.tolist()  # in float32, as the function gets them
         result = _call(name, fn, (images, case.dy, case.dx), case.describe())
