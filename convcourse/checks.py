@@ -658,8 +658,8 @@ def check_avoids(name: str, runs: Sequence[LayerRun], kinds: Kinds) -> None:
 
 
 def check_keeps_size(name: str, runs: Sequence[LayerRun], *, kernel_size: int = 5, size: tuple[int, int] = (28, 28),
-                     reveal: bool = True) -> None:
-    """Check that the first Conv2d has a ``kernel_size`` kernel and keeps the ``size`` of the image.
+                     reveal: bool = True, filters: int | None = None) -> None:
+    """Check that the first Conv2d has a ``kernel_size`` kernel (and ``filters`` filters) and keeps the image's ``size``.
 
     ``reveal=False`` (the padding is what the task asks for) says what the layer does, not which padding fixes it.
     """
@@ -670,6 +670,9 @@ def check_keeps_size(name: str, runs: Sequence[LayerRun], *, kernel_size: int = 
     if tuple(first.module.kernel_size) != (kernel_size, kernel_size):
         raise CheckFailed(f"the first Conv2d of {name} has kernel_size {first.module.kernel_size}; "
                           f"use {kernel_size} here")
+    if filters is not None and first.module.out_channels != filters:
+        raise CheckFailed(f"the first Conv2d of {name} has {first.module.out_channels} filters (out_channels); use "
+                          f"{filters} here")
     if first.output_shape[-2:] != size:
         layer = _layers(name, [first])[0]
         why = _explain(lambda: _diagnosis().explain_target(layer, size, _private_shapes()) if reveal else

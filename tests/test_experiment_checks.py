@@ -55,6 +55,17 @@ def test_the_padding_task_is_not_answered_by_its_failure_message():
     assert CAUSE in shown and "H_out = H" in shown and "padding=2" not in shown
 
 
+def test_conv_model_has_the_32_filters_the_filters_section_shows():
+    sixteen = checks.check_classifier("conv_model", net(nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.Flatten(),
+                                                       nn.Linear(16 * 28 * 28, 10)))
+    checks.check_keeps_size("conv_model", sixteen, reveal=False)  # old notebooks did not ask for the number
+    assert "has 16 filters (out_channels); use 32 here" in message(checks.check_keeps_size, "conv_model", sixteen,
+                                                                   reveal=False, filters=32)
+    right = checks.check_classifier("conv_model", net(nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.Flatten(),
+                                                     nn.Linear(32 * 28 * 28, 10)))
+    checks.check_keeps_size("conv_model", right, reveal=False, filters=32)
+
+
 # ---------------------------------------------------------------- dropout_model: pool_model plus dropout
 
 
