@@ -336,8 +336,8 @@ CELLS = [
     Put a `PrintSize()` after the downsampling step to see 14x14 appear.
 
     Max pooling keeps the strongest response in each 2x2 block, wherever in the block it lies: a
-    stroke that moves by a pixel within a block gives the same output. That is some tolerance to
-    small shifts, which 2.7 measures.
+    stroke that moves by a pixel but stays within its block gives the same output. That is some
+    tolerance to small shifts, which 2.7 measures.
     """),
     solution("ce-downsample-models", """
     ### BEGIN SOLUTION
@@ -381,8 +381,7 @@ CELLS = [
     given_md("""
     **Question (manually graded, 1 point).** Quote the validation accuracy, the parameters and the
     training time (the line printed under each training run) of `conv_model`, `pool_model` and
-    `stride_model`. What does each way of downsampling keep, and what does it
-    throw away?
+    `stride_model`. What does each way of downsampling keep, and what does it throw away?
     """),
     answer("ce-downsample-answer", 1, f"""
     *Model answer.* Both cut the parameters of the first `Linear` layer by four (32x14x14 = 6,272 inputs
@@ -438,10 +437,11 @@ CELLS = [
     ## 2.5 Dropout (3 points)
 
     `nn.Dropout(p)` sets each of its inputs to zero independently with probability `p` at every
-    training step (and scales the rest up by `1 / (1 - p)`); in evaluation mode it does nothing. Build `dropout_model`:
-    exactly `pool_model`'s layers, with an `nn.Dropout(p=0.3)` added before each `nn.Linear`
-    (after `Flatten` and after the hidden ReLU). Changing one thing only makes the comparison fair:
-    whatever differs between the two runs comes from dropout (and the random starting weights).
+    training step (and scales the rest up by `1 / (1 - p)`); in evaluation mode it does nothing.
+    Build `dropout_model`: exactly `pool_model`'s layers, with an `nn.Dropout(p=0.3)` added before
+    each `nn.Linear` (after `Flatten` and after the hidden ReLU). Changing one thing only makes the
+    comparison fair: whatever differs between the two runs comes from dropout (and the random
+    starting weights).
     """),
     solution("ce-dropout-model", """
     ### BEGIN SOLUTION
@@ -512,9 +512,9 @@ CELLS = [
     `nn.BatchNorm2d(channels)` normalises each channel separately. While training it subtracts the
     channel's mean and divides by its standard deviation, both taken over the whole batch and every
     position of the map (the N, H and W axes), then scales and shifts it with two learned numbers per
-    channel (gamma and beta, the layer's `weight` and `bias`).
-    It also keeps running averages of those means and variances, and in evaluation mode uses them
-    instead of the batch's, so a prediction does not depend on which other images share its batch.
+    channel (gamma and beta, the layer's `weight` and `bias`). It also keeps running averages of those
+    means and variances, and in evaluation mode uses them instead of the batch's, so a prediction
+    does not depend on which other images share its batch.
 
     Build `batchnorm_model` from two padded convolutions, each followed by a `nn.BatchNorm2d`, a ReLU
     and a 2x2 max pooling (28x28 -> 14x14 -> 7x7), then the classifier. The cell after the test

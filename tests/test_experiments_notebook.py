@@ -259,7 +259,7 @@ def test_training_prints_the_time_the_downsampling_question_asks_for():
 def test_pooling_keeps_a_stroke_that_moves_within_its_block():
     """What 2.4 says and 2.7 measures: a 1-pixel move within a 2x2 block leaves the max-pooled output as it was."""
     claim = text_with("## 2.4")
-    assert "a stroke that moves by a pixel within a block gives the same output" in claim
+    assert "a stroke that moves by a pixel but stays within its block gives the same output" in claim
     assert "some tolerance to small shifts, which 2.7 measures" in claim
     assert "2.4 said that max pooling gives some tolerance to small shifts" in text_with("## 2.7")
     pool = nn.MaxPool2d(2, 2)
