@@ -28,7 +28,8 @@ CELLS = [
     At the end you look inside a trained network (its filters and feature maps), compare every
     variant in one table, and look at which test digits the chosen model gets wrong. The
     assignment has 29 points: 11 for code that the test cells check, 18 for written answers.
-
+    """),
+    given_md("""
     **How this notebook works.** You write each model as a short `nn.Sequential` in the cells marked
     `# YOUR CODE HERE`. The test cell after it checks the *architecture* (the layers and the
     shapes), not the accuracy, so run it before you spend time training. Questions marked
@@ -37,7 +38,8 @@ CELLS = [
     **Quote your numbers.** When your notebook is graded, it is run again with every training cut
     to a few steps, so the grader sees other accuracies than you do. Each question says which of
     your numbers to quote: copy them from your run into your answer.
-
+    """),
+    given_md("""
     **Time.** One epoch per model (`EPOCHS` below) keeps the whole notebook a coffee break on a
     laptop CPU. The settings cell is yours to change: with a GPU, try 5 epochs.
     """),
@@ -66,7 +68,7 @@ CELLS = [
         \"\"\"Train model with learning rate lr, validating every 100 steps; record it under name and plot its curves.\"\"\"
         runs[name], trained[name] = fit(model, data, epochs=EPOCHS, lr=lr, validate_every=100), model
         print(f"{name}: {count_parameters(model):,} parameters, "
-              f"validation accuracy {runs[name].final_valid_accuracy:.4f}")
+              f"validation accuracy {runs[name].final_valid_accuracy:.4f}, trained in {runs[name].wall_time:.0f} s")
         return plot_history(runs[name])
     """),
     given_md("""
@@ -110,6 +112,12 @@ CELLS = [
     class gets a probability near 1/10: the network does not know anything yet. The loss that
     training lowers, the cross-entropy, is $-\\ln p$ of the true class: $\\ln 10 \\approx 2.30$ for a
     network that guesses evenly.
+
+    PyTorch's cross-entropy (`nn.functional.cross_entropy`, which `fit` uses, or `nn.CrossEntropyLoss`)
+    takes the raw scores and applies the (log-)softmax itself. So every model in this notebook ends
+    with its last `nn.Linear`, without an `nn.Softmax`: a softmax before the loss would be applied
+    twice, squashing the scores and slowing training (a test cell prints a `HabitWarning` if a model
+    ends in one). Apply the softmax yourself only to read probabilities, as below.
     """),
     given("""
     images, targets = data.train.images[:3], data.train.targets[:3]
@@ -182,7 +190,7 @@ CELLS = [
     tests("ce-test-conv-model", 2, """
     layers = checks.check_classifier("conv_model", conv_model)  # (N, 1, 28, 28) -> (N, 10)
     checks.check_uses("conv_model", layers, "Conv2d")
-    checks.check_keeps_size("conv_model", layers, kernel_size=5, reveal=False)  # padded 5x5 conv: still 28x28
+    checks.check_keeps_size("conv_model", layers, kernel_size=5, filters=32, reveal=False)  # 32 5x5 filters, padded: 28x28
     checks.check_uses("conv_model", layers, "PrintSize")
     print("conv_model has the right architecture")
     """),
@@ -326,6 +334,10 @@ CELLS = [
     * `stride_model`: no pooling layer; instead give the convolution `stride=2` (keep `padding=2`).
 
     Put a `PrintSize()` after the downsampling step to see 14x14 appear.
+
+    Max pooling keeps the strongest response in each 2x2 block, wherever in the block it lies: a
+    stroke that moves by a pixel but stays within its block gives the same output. That is some
+    tolerance to small shifts, which 2.7 measures.
     """),
     solution("ce-downsample-models", """
     ### BEGIN SOLUTION
@@ -368,13 +380,13 @@ CELLS = [
     """),
     given_md("""
     **Question (manually graded, 1 point).** Quote the validation accuracy, the parameters and the
-    training time (`wall_time_s` in the table at the end of the notebook) of `conv_model`,
-    `pool_model` and `stride_model`. What does each way of downsampling keep, and what does it
-    throw away?
+    training time (the line printed under each training run) of `conv_model`, `pool_model` and
+    `stride_model`. What does each way of downsampling keep, and what does it throw away?
     """),
     answer("ce-downsample-answer", 1, f"""
     *Model answer.* Both cut the parameters of the first `Linear` layer by four (32x14x14 = 6,272 inputs
-    instead of 32x28x28 = 25,088: 805,066 parameters instead of 3,213,514) and train faster, the stride
+    instead of 32x28x28 = 25,088: 802,944 weights and biases instead of 3,211,392; the whole model has
+    805,066 parameters instead of 3,213,514) and train faster, the stride
     model fastest, with a validation accuracy close to 2.1's (in our runs `pool_model` 0.977 to 0.980,
     `stride_model` 0.973 to 0.976, `conv_model` 0.977 to 0.980; which one is ahead varies by run). Max
     pooling computes the full 28x28 feature map and keeps the strongest response in every 2x2 block,
@@ -389,8 +401,8 @@ CELLS = [
 
     Every run so far used Adam with the learning rate `LEARNING_RATE` of the settings cell, 0.001:
     it scales every step the optimiser takes. The cell below trains three fresh copies of
-    `stride_model` (the same layers with new random weights; the quickest of your models to
-    train) with learning rates a hundred times larger, ten times larger and ten times smaller,
+    `stride_model` (the same layers with new random weights; the quickest of your conv models
+    to train) with learning rates a hundred times larger, ten times larger and ten times smaller,
     and shows the four stride-2 runs together; the table gives their validation accuracy at
     every point.
     """),
@@ -413,22 +425,23 @@ CELLS = [
     ten times larger rate does about as well. A hundred times larger, 0.1, is far too large: the first
     steps overshoot (the mean training loss of the first 100 steps, about 4 to 5, is worse than the ln
     10 of guessing evenly), and the accuracy then stalls well below the others (0.67 to 0.88 at step
-    100, 0.86 to 0.91 at the end), jumping up and down instead of improving; at 1.0 training never gets
-    off chance (0.1). Ten times smaller, 0.0001, is too small: every step changes the weights so little
-    that the network is far behind at step 100 (about 0.79 to 0.82) and still climbing at the end (about
-    0.93): it would need many more epochs. The exact numbers vary by run; the pattern (too small: slow;
-    too large: stuck and noisy; the best rate between) did not.
+    100, 0.86 to 0.91 at the end), jumping up and down instead of improving. Ten times smaller, 0.0001,
+    is too small: every step changes the weights so little that the network is far behind at step 100
+    (about 0.79 to 0.82) and still climbing at the end (about 0.93): it would need many more epochs. The
+    exact numbers vary by run; the pattern (too small: slow; too large: stuck and noisy; the best rate
+    between) did not.
 
     {GRADER}
     """),
     given_md("""
     ## 2.5 Dropout (3 points)
 
-    `nn.Dropout(p)` sets a random fraction `p` of its inputs to zero at every training step (and
-    scales the rest up by `1 / (1 - p)`); in evaluation mode it does nothing. Build `dropout_model`:
-    exactly `pool_model`'s layers, with an `nn.Dropout(p=0.3)` added before each `nn.Linear`
-    (after `Flatten` and after the hidden ReLU). Changing one thing only makes the comparison fair:
-    whatever differs between the two runs comes from dropout (and the random starting weights).
+    `nn.Dropout(p)` sets each of its inputs to zero independently with probability `p` at every
+    training step (and scales the rest up by `1 / (1 - p)`); in evaluation mode it does nothing.
+    Build `dropout_model`: exactly `pool_model`'s layers, with an `nn.Dropout(p=0.3)` added before
+    each `nn.Linear` (after `Flatten` and after the hidden ReLU). Changing one thing only makes the
+    comparison fair: whatever differs between the two runs comes from dropout (and the random
+    starting weights).
     """),
     solution("ce-dropout-model", """
     ### BEGIN SOLUTION
@@ -470,13 +483,13 @@ CELLS = [
               f"validation {runs[name].final_valid_accuracy:.4f}")
     """),
     given_md("""
-    **Question (manually graded, 2 points).** Quote the three numbers printed for each model. Why
-    is `dropout_model`'s accuracy on the training batches further below its validation accuracy
-    than `pool_model`'s? What do the training images scored in evaluation mode show? (Hint: how,
+    **Question (manually graded, 2 points).** Quote the three numbers printed for each model. Is
+    `dropout_model`'s accuracy on the training batches further below its validation accuracy than
+    `pool_model`'s, and why? What do the training images scored in evaluation mode show? (Hint: how,
     when and in which mode is each number measured?)
     """),
     answer("ce-dropout-answer", 2, f"""
-    *Model answer.* The training-batch accuracy is measured *during* training, with dropout active:
+    *Model answer.* Yes. The training-batch accuracy is measured *during* training, with dropout active:
     every prediction comes from a randomly thinned network missing 30% of its units, handicapped on
     purpose. In our runs `dropout_model` scored 0.956 to 0.961 on the training batches but 0.972 to
     0.979 on training images in evaluation mode (validation 0.973 to 0.979), while `pool_model` scored
@@ -498,9 +511,10 @@ CELLS = [
 
     `nn.BatchNorm2d(channels)` normalises each channel separately. While training it subtracts the
     channel's mean and divides by its standard deviation, both taken over the whole batch and every
-    position of the map (the N, H and W axes), then rescales the channel with two learned numbers.
-    It also keeps running averages of those means and variances, and in evaluation mode uses them
-    instead of the batch's, so a prediction does not depend on which other images share its batch.
+    position of the map (the N, H and W axes), then scales and shifts it with two learned numbers per
+    channel (gamma and beta, the layer's `weight` and `bias`). It also keeps running averages of those
+    means and variances, and in evaluation mode uses them instead of the batch's, so a prediction
+    does not depend on which other images share its batch.
 
     Build `batchnorm_model` from two padded convolutions, each followed by a `nn.BatchNorm2d`, a ReLU
     and a 2x2 max pooling (28x28 -> 14x14 -> 7x7), then the classifier. The cell after the test
@@ -568,8 +582,8 @@ CELLS = [
     given_md("""
     ## 2.7 Shifted digits (4 points)
 
-    In 2.4, max pooling was said to make a network tolerant to small shifts: the maximum of a 2x2
-    block stays the same when a stroke moves within the block. Measure it, without retraining:
+    2.4 said that max pooling gives some tolerance to small shifts, since the maximum of a 2x2 block
+    stays the same when a stroke moves within the block. Measure it, without retraining:
     move the validation digits by 1, 2 and 3 pixels and score the trained networks on them (the
     validation digits, because comparing networks is what they are for; the test set waits for
     the end).

@@ -58,6 +58,11 @@ def _images(images: Any) -> torch.Tensor:
     return images.detach().float().cpu()
 
 
+def _layer_path(model: nn.Module, name: str) -> str:
+    """A layer named as code reaches it: "Sequential[1]", "ConvModel.features[3]" (not named_modules' "1")."""
+    return type(model).__name__ + "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in name.split("."))
+
+
 def _conv_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
     convs = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     if not convs:
@@ -161,7 +166,7 @@ def plot_filters(model: nn.Module, *, layer: int = 0, ncols: int = 8) -> Figure:
     fig, ax = _new_figure(figsize=(1.3 * min(ncols, len(weights)), 1.3 * nrows + 0.6))
     _labelled_tiles(ax, weights.numpy(), [str(i) for i in range(len(weights))], ncols, fontsize=7,
                     cmap="RdBu_r", vmin=-limit, vmax=limit)
-    fig.suptitle(f"{type(model).__name__}.{name}: {len(weights)} filters {tuple(weights.shape[1:])}")
+    fig.suptitle(f"{_layer_path(model, name)}: {len(weights)} filters {tuple(weights.shape[1:])}")
     fig.tight_layout()
     return fig
 
@@ -194,8 +199,9 @@ def plot_feature_maps(model: nn.Module, image: torch.Tensor, *, max_maps: int = 
     _labelled_tiles(axes[0, 0], image[0, :1].cpu().numpy(), ["input"], ncols, fontsize=8, cmap="gray")
     for row, (name, fmap) in enumerate(maps.items(), start=1):
         shown = fmap[:max_maps]
-        _labelled_tiles(axes[row, 0], _unit_range(shown), [f"{name} #0", *(f"#{c}" for c in range(1, len(shown)))],
-                        ncols, fontsize=7, cmap="viridis", vmin=0, vmax=1)
+        _labelled_tiles(axes[row, 0], _unit_range(shown), [f"#{c}" for c in range(len(shown))], ncols, fontsize=7,
+                        cmap="viridis", vmin=0, vmax=1)
+        axes[row, 0].set_title(f"{_layer_path(model, name)}: {len(fmap)} maps", fontsize=8)
     fig.suptitle(f"Feature maps of {type(model).__name__} (conv outputs, before ReLU; each map scaled on its own)")
     fig.tight_layout()
     return fig

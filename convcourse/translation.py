@@ -1,8 +1,10 @@
-"""Shifted digits: images moved by whole pixels, and how accurate trained models stay on them.
+"""Shifted digits: how accurate trained models stay on images moved by whole pixels.
 
 The lab claims that max pooling gives a network some local translation invariance; `shift_robustness`
 measures it, without retraining: each model scores the same images moved 0, 1, 2, ... pixels up, down,
-left and right, where the uncovered pixels become 0, MNIST's background.
+left and right. The move itself is the student's graded `shift_images` (cnn_experiments 2.7), passed in as
+``shift_fn``: this module holds no shift of its own to import in its place (the grader's reference is a private
+one in `convcourse.checks`).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from convcourse.budget import BUDGET_ENV, step_budget
 from convcourse.data import Split
 from convcourse.evaluation import evaluate
 
-__all__ = ["DIRECTIONS", "shift", "shift_robustness"]
+__all__ = ["DIRECTIONS", "shift_robustness"]
 
 DIRECTIONS = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}  # (rows, columns) per pixel
 BUDGET_IMAGES = 500  # scored per shift under the training budget: 13 shifted copies per model make a smoke run dear
@@ -28,28 +30,18 @@ def _whole(name: str, value: Any) -> int:
     return int(value)
 
 
-def shift(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """``images`` (..., H, W) moved ``dy`` rows down and ``dx`` columns right (negative: up, left); the rest is 0."""
-    if not isinstance(images, torch.Tensor) or images.ndim < 2:
-        raise ValueError(f"images must be a tensor (..., H, W), got {getattr(images, 'shape', type(images).__name__)}")
-    dy, dx = _whole("dy", dy), _whole("dx", dx)
-    height, width = images.shape[-2:]
-    moved = torch.zeros_like(images)
-    if abs(dy) < height and abs(dx) < width:  # otherwise the digit has left the picture
-        moved[..., max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
-            images[..., max(-dy, 0):height - max(dy, 0), max(-dx, 0):width - max(dx, 0)]
-    return moved
-
-
-def shift_robustness(models: Mapping[str, nn.Module], split: Any, *, shift_fn: Callable = shift,
+def shift_robustness(models: Mapping[str, nn.Module], split: Any, *, shift_fn: Callable,
                      distances: Sequence[int] = (0, 1, 2, 3)) -> pd.DataFrame:
     """Accuracy of each model (rows) on ``split`` moved each distance (columns), the mean over up, down, left, right.
 
-    ``shift_fn(images, dy, dx)`` moves the images (a student's own function can stand in for :func:`shift`).
+    ``shift_fn(images, dy, dx)`` moves the (N, C, H, W) images ``dy`` rows down and ``dx`` columns right.
     Under the training budget only the first BUDGET_IMAGES images are scored, and it says so.
     """
     if not isinstance(models, Mapping) or not models:
         raise ValueError("models must be a non-empty dict of name -> trained model")
+    if not callable(shift_fn):
+        raise ValueError(f"shift_fn must be a function (images, dy, dx) -> moved images, such as your shift_images; "
+                         f"got {type(shift_fn).__name__}")
     distances = [_whole("distance", d) for d in distances]
     if not distances or min(distances) < 0:
         raise ValueError(f"distances must be whole numbers of pixels >= 0, got {distances!r}")

@@ -10,7 +10,6 @@ from torch import nn
 import convcourse.checks as checks
 from convcourse import diagnosis
 from convcourse.models import PrintSize
-from convcourse.translation import shift
 
 CAUSE = "Likely cause:"
 
@@ -56,6 +55,17 @@ def test_the_padding_task_is_not_answered_by_its_failure_message():
     assert CAUSE in shown and "H_out = H" in shown and "padding=2" not in shown
 
 
+def test_conv_model_has_the_32_filters_the_filters_section_shows():
+    sixteen = checks.check_classifier("conv_model", net(nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.Flatten(),
+                                                       nn.Linear(16 * 28 * 28, 10)))
+    checks.check_keeps_size("conv_model", sixteen, reveal=False)  # old notebooks did not ask for the number
+    assert "has 16 filters (out_channels); use 32 here" in message(checks.check_keeps_size, "conv_model", sixteen,
+                                                                   reveal=False, filters=32)
+    right = checks.check_classifier("conv_model", net(nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.Flatten(),
+                                                     nn.Linear(32 * 28 * 28, 10)))
+    checks.check_keeps_size("conv_model", right, reveal=False, filters=32)
+
+
 # ---------------------------------------------------------------- dropout_model: pool_model plus dropout
 
 
@@ -97,11 +107,48 @@ def test_another_change_besides_dropout_is_named():
 # ---------------------------------------------------------------- shift_images
 
 
-def good(images, dy, dx):
+def shift(images, dy, dx):
     """A right answer written another way than the course's: pad, then cut the window back out."""
     height, width = images.shape[-2:]
     padded = nn.functional.pad(images, (max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0)))
     return padded[..., max(-dy, 0):max(-dy, 0) + height, max(-dx, 0):max(-dx, 0) + width]
+
+
+def rolled_and_cleared(images, dy, dx):
+    """Another right answer: torch.roll, then the rows and columns that wrapped round set to 0."""
+    moved = torch.roll(images, (dy, dx), dims=(-2, -1))
+    moved[..., :max(dy, 0), :] = 0
+    moved[..., moved.shape[-2] + min(dy, 0):, :] = 0
+    moved[..., :max(dx, 0)] = 0
+    moved[..., moved.shape[-1] + min(dx, 0):] = 0
+    return moved
+
+
+IMAGE = [[[[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0], [9.0, 10.0, 11.0, 12.0]]]]
+
+
+@pytest.mark.parametrize("dy, dx, expected", [
+    (0, 0, [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]),
+    (1, 0, [[0, 0, 0, 0], [1, 2, 3, 4], [5, 6, 7, 8]]),
+    (-1, 0, [[5, 6, 7, 8], [9, 10, 11, 12], [0, 0, 0, 0]]),
+    (0, 2, [[0, 0, 1, 2], [0, 0, 5, 6], [0, 0, 9, 10]]),
+    (1, -2, [[0, 0, 0, 0], [3, 4, 0, 0], [7, 8, 0, 0]]),
+    (3, 0, [[0] * 4] * 3), (0, -4, [[0] * 4] * 3), (-7, 9, [[0] * 4] * 3),  # moved out of the picture
+])
+def test_the_shift_reference_by_hand(dy, dx, expected):
+    assert checks._shift_reference(IMAGE, dy, dx) == [[expected]]
+    assert IMAGE[0][0][0] == [1.0, 2.0, 3.0, 4.0]  # the input is left alone
+
+
+def test_the_package_has_no_public_shift_to_import_instead_of_writing_one():
+    """The graded shift_images (2 points) has its reference in a private function of checks only."""
+    from convcourse import translation
+
+    assert [name for name in dir(translation) if "shift" in name.lower()] == ["shift_robustness"]
+    assert {name for name in dir(checks) if "shift" in name.lower() and not name.startswith("_")} == \
+        {"ShiftCase", "check_shift", "random_shift_cases"}
+    with pytest.raises(TypeError, match="shift_fn"):  # the notebook passes the student's shift_images
+        translation.shift_robustness({"m": nn.Linear(1, 1)}, None)
 
 
 def replicate(images, dy, dx):
@@ -117,8 +164,8 @@ def in_place(images, dy, dx):
 
 def test_right_answers_pass_every_random_case():
     cases = checks.random_shift_cases(seed=5, count=40)
-    checks.check_shift(good, cases)
     checks.check_shift(shift, cases)
+    checks.check_shift(rolled_and_cleared, cases)
     assert len({(c.dy, c.dx) for c in cases}) > 15 and any(c.shape[0] > 1 and c.shape[1] > 1 for c in cases)
     assert cases == checks.random_shift_cases(seed=5, count=40)
 
@@ -155,8 +202,9 @@ def test_other_failures_say_what_is_wrong():
 
 def test_the_shift_oracle_cannot_be_patched_into_agreement(monkeypatch):
     monkeypatch.setattr(torch, "zeros_like", torch.ones_like)  # what a notebook cell could do before the test cell
-    assert "no longer moves tensors" in message(checks.check_shift, lambda x, dy, dx: torch.ones_like(x),
-                                               [checks.ShiftCase((1, 1, 4, 4), 1, 0)])
+    monkeypatch.setattr(nn.functional, "pad", lambda x, *args, **kwargs: torch.ones_like(x))
+    text = message(checks.check_shift, lambda x, dy, dx: torch.ones_like(x), [checks.ShiftCase((1, 1, 4, 4), 1, 0)])
+    assert "values are wrong" in text and "expected 0" in text  # the reference is plain Python: still 0 at the top
 
 
 def test_shift_variants_keep_only_what_tells_the_mistakes_apart():

@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+import convcourse.checks as checks
 from convcourse.grading.demo.points import nbgrader_meta
 from convcourse.models import Model, PrintSize, count_parameters
 from convcourse.translation import shift_robustness
@@ -150,15 +151,44 @@ def test_the_deep_mlp_answer_counts_right(solution, tiny_data):
     assert [m.out_features for m in deep if isinstance(m, nn.Linear)] == [512, 512, 128, 10]
 
 
+def first_linear(model: nn.Module) -> nn.Linear:
+    return next(m for m in model.modules() if isinstance(m, nn.Linear))
+
+
 def test_the_downsampling_answer_counts_right(solution):
     pool, stride, conv = solution["pool_model"], solution["stride_model"], solution["conv_model"]
     answer = cell("ce-downsample-answer")
     assert f"32x14x14 = {32 * 14 * 14:,} inputs instead of 32x28x28 = {32 * 28 * 28:,}" in answer
-    assert f"{params(pool)} parameters instead of {params(conv)}" in answer and params(pool) == params(stride)
+    assert f"{params(first_linear(pool))} weights and biases instead of {params(first_linear(conv))}; the whole " \
+           f"model has {params(pool)} parameters instead of {params(conv)}" in answer and params(pool) == params(stride)
     assert (32 * 28 * 28) // (32 * 14 * 14) == 4 and "cut the parameters of the first `Linear` layer by four" in answer
     for model in (pool, stride):
         assert [m for m in model if isinstance(m, nn.Flatten)]
         assert model(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
+
+
+def multiply_adds(model: nn.Module) -> int:
+    """Multiply-adds of one 28x28 image through the Conv2d and Linear layers: what a training step mostly costs."""
+    total = 0
+
+    def count(layer, inputs, output):
+        nonlocal total
+        total += output[0].numel() * (layer.weight[0].numel() if isinstance(layer, nn.Conv2d) else layer.in_features)
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    model(torch.zeros(1, 1, 28, 28))
+    for hook in hooks:
+        hook.remove()
+    return total
+
+
+def test_the_stride_model_is_the_quickest_conv_model(solution):
+    assert "the quickest of your conv models to train" in text_with("### The learning rate")
+    conv_models = {name: solution[name] for name in ("conv_model", "stacked_model", "pool_model", "stride_model",
+                                                       "dropout_model", "batchnorm_model")}
+    work = {name: multiply_adds(model) for name, model in conv_models.items()}
+    assert min(work, key=work.get) == "stride_model"
+    assert multiply_adds(Model()) < work["stride_model"]  # the MLPs are quicker still: hence "conv models"
 
 
 def test_the_learning_rates_tried():
@@ -168,11 +198,23 @@ def test_the_learning_rates_tried():
     assert "a hundred times larger, ten times larger and ten times smaller" in text_with("### The learning rate")
     assert "the four stride-2 runs" in text_with("### The learning rate") and "fresh_copy(stride_model" in \
         code_with("for lr in")
+    answer = cell("ce-lr-answer")  # the rates it describes are the ones the cell runs, and no other
+    rates = re.findall(r"(?:default|times larger,|times smaller,) (\d\.\d+)", answer)
+    assert sorted(float(rate) for rate in rates) == sorted([1e-3, 1e-3 * 100, 1e-3 * 10, 1e-3 / 10])
+    assert "1.0" not in answer
 
 
 def test_dropout_and_batch_norm_are_what_the_text_says(solution):
     drops = [m.p for m in solution["dropout_model"] if isinstance(m, nn.Dropout)]
     assert drops == [0.3, 0.3] and "nn.Dropout(p=0.3)" in text_with("## 2.5")
+    assert "sets each of its inputs to zero independently with probability `p`" in text_with("## 2.5")
+    torch.manual_seed(0)
+    dropped = nn.Dropout(0.3)(torch.ones(4, 10_000))
+    assert [abs((row == 0).float().mean().item() - 0.3) < 0.02 for row in dropped] == [True] * 4  # each row: ~p
+    assert dropped.unique().tolist() == pytest.approx([0.0, 1 / 0.7])  # the rest scaled up by 1 / (1 - p)
+    question = text_with("Quote the three numbers printed")
+    assert "Is `dropout_model`'s accuracy on the training batches further below" in question and "Why is" not in question
+    assert cell("ce-dropout-answer").startswith("*Model answer.* Yes.")
     assert "missing 30% of its units" in cell("ce-dropout-answer")
     assert "train_images = Split(data.train.images[:10_000]" in code_with("train_images") and \
         "10,000 training images" in text_with("a third number")
@@ -184,7 +226,64 @@ def test_dropout_and_batch_norm_are_what_the_text_says(solution):
     y = norm(x)  # training mode: the statistics of each channel over N, H and W
     assert torch.allclose(y.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5)
     assert torch.allclose(norm.running_mean, 0.1 * x.mean(dim=(0, 2, 3)))  # running averages, used in evaluation
+    assert "scales and shifts it with two learned numbers per channel (gamma and beta, the layer's `weight` and " \
+           "`bias`)" in text_with("## 2.6")
+    with torch.no_grad():
+        norm.weight.copy_(torch.tensor([2.0, 3.0, 4.0]))
+        norm.bias.copy_(torch.tensor([-1.0, 0.0, 1.0]))
+    assert norm.weight.shape == norm.bias.shape == (3,)
+    assert torch.allclose(norm(x), y * norm.weight[:, None, None] + norm.bias[:, None, None], atol=1e-5)
     assert "over the whole batch and every position of the map (the N, H and W axes)" in text_with("## 2.6")
+
+
+def test_the_loss_takes_raw_scores_and_a_softmax_at_the_end_is_named(capsys):
+    text = text_with("takes the raw scores and applies the (log-)softmax itself")
+    assert "every model in this notebook ends with its last `nn.Linear`, without an `nn.Softmax`" in text
+    assert "`nn.functional.cross_entropy`, which `fit` uses" in text
+    assert "nn.functional.cross_entropy(logits" in (ROOT / "convcourse" / "train.py").read_text()
+    scores, targets = torch.randn(5, 10), torch.arange(5)
+    assert torch.allclose(nn.functional.cross_entropy(scores, targets),
+                          nn.functional.nll_loss(scores.log_softmax(dim=1), targets))
+    assert torch.allclose(nn.CrossEntropyLoss()(scores, targets), nn.functional.cross_entropy(scores, targets))
+    assert "`HabitWarning`" in text
+    checks.check_classifier("m", nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.Softmax(dim=1)))
+    assert "HabitWarning" in capsys.readouterr().out
+
+
+def test_training_prints_the_time_the_downsampling_question_asks_for():
+    assert 'trained in {runs[name].wall_time:.0f} s' in code_with("def train(")
+    question = text_with("What does each way of downsampling keep")
+    assert "training time (the line printed under each training run)" in question and "table at the end" not in question
+
+
+def test_pooling_keeps_a_stroke_that_moves_within_its_block():
+    """What 2.4 says and 2.7 measures: a 1-pixel move within a 2x2 block leaves the max-pooled output as it was."""
+    claim = text_with("## 2.4")
+    assert "a stroke that moves by a pixel but stays within its block gives the same output" in claim
+    assert "some tolerance to small shifts, which 2.7 measures" in claim
+    assert "2.4 said that max pooling gives some tolerance to small shifts" in text_with("## 2.7")
+    pool = nn.MaxPool2d(2, 2)
+
+    def stroke_at(row: int, col: int) -> torch.Tensor:
+        image = torch.zeros(1, 1, 4, 4)
+        image[0, 0, row, col] = 1.0
+        return pool(image)
+
+    assert torch.equal(stroke_at(0, 0), stroke_at(1, 1)) and torch.equal(stroke_at(0, 0), stroke_at(0, 1))
+    assert not torch.equal(stroke_at(1, 1), stroke_at(2, 1))  # across a block's border it shows
+
+
+def test_conv_model_is_checked_for_the_32_filters_shown():
+    assert "filters=32" in cell("ce-test-conv-model") and "the 32 filters of `conv_model`" in \
+        text_with("## Inside a trained network")
+    assert "an `nn.Conv2d` with 32 filters of size 5x5 on the image" in text_with("Now build `conv_model`")
+
+
+def test_no_cell_a_student_reads_is_long():
+    """The markdown a student reads (model answers are the grader's) stays short enough to read at once."""
+    words = {c.id: len([word for word in c.source.split() if re.search(r"\w", word)]) for c in NOTEBOOK.cells
+             if c.cell_type == "markdown" and not nbgrader_meta(c).get("grade")}  # a table's | is no word
+    assert max(words.values()) <= 200, {name: n for name, n in words.items() if n > 200}
 
 
 def test_the_shift_distances(solution):

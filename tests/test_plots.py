@@ -118,8 +118,13 @@ def test_feature_maps(runs, tiny_data) -> None:
     conv, _ = runs["conv"]
     fig = plots.plot_feature_maps(conv, tiny_data.test.images[0], max_maps=4)
     rows = [_tiles_and_labels(ax) for ax in fig.axes if ax.images]
-    assert [labels for _, labels in rows] == [["input"], ["features.1 #0", "#1", "#2", "#3"],
-                                             ["features.3 #0", "#1", "#2", "#3"]]
+    assert [labels for _, labels in rows] == [["input"], ["#0", "#1", "#2", "#3"], ["#0", "#1", "#2", "#3"]]
+    # each row named as code reaches its layer: conv.features[1], not named_modules' "features.1"
+    assert [ax.get_title() for ax in fig.axes if ax.images][1:] == [f"{type(conv).__name__}.features[1]: 4 maps",
+                                                                     f"{type(conv).__name__}.features[3]: 8 maps"]
+    sequential = torch.nn.Sequential(torch.nn.Identity(), torch.nn.ReLU(), torch.nn.Conv2d(1, 2, 3))
+    assert plots.plot_feature_maps(sequential, tiny_data.test.images[0]).axes[1].get_title() == "Sequential[2]: 2 maps"
+    assert plots.plot_filters(sequential)._suptitle.get_text() == "Sequential[2]: 2 filters (3, 3)"
     maps, labels = rows[1]
     assert maps.shape == (1 + 7 + 28 + 1, 4 * 29 + 1)  # 28x28 maps under a 7-pixel label band
     assert np.nanmin(maps) == 0.0 and np.nanmax(maps) == 1.0  # each map scaled to [0, 1] on its own
