@@ -89,6 +89,15 @@ def _explain(diagnose: Callable[[], Any], lead: str = "Likely cause: ") -> str:
         return ""
 
 
+def _tagged(text: str, tag: str) -> str:
+    """``text`` carrying the stable name of its classic mistake (``diagnosis.MISTAKES``); as it is if that fails."""
+    try:
+        named = _diagnosis().tagged(text, tag)
+        return named if type(named) is str else text
+    except Exception:  # noqa: BLE001 - the name is for the class report: it must never hide the failure
+        return text
+
+
 # ---------------------------------------------------------------- matrices
 
 
@@ -748,9 +757,10 @@ def check_same_layers(name: str, runs: Sequence[LayerRun], reference: str, refer
     def show(layers: list[tuple[str, str]]) -> str:
         return f"nn.{layers[where][0]}({layers[where][1]})" if where < len(layers) else "nothing more"
 
-    raise CheckFailed(f"{name} should be {reference} with {_names(extra)} added and nothing else changed, so that "
-                      f"the comparison shows what {_names(extra)} does; leaving out {_names(extra)}, layer {where} "
-                      f"of {name} is {show(mine)} where {reference} has {show(theirs)}")
+    raise CheckFailed(_tagged(f"{name} should be {reference} with {_names(extra)} added and nothing else changed, "
+                             f"so that the comparison shows what {_names(extra)} does; leaving out {_names(extra)}, "
+                             f"layer {where} of {name} is {show(mine)} where {reference} has {show(theirs)}",
+                             "comparison-changes-more"))
 
 
 # ---------------------------------------------------------------- cnn_experiments: shift_images

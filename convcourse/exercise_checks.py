@@ -172,9 +172,7 @@ def check_conv2d_unfold(fn: Callable, cases: Sequence[BatchCase], *, name: str =
             swapped = got_shape == (*shape[:2], shape[3], shape[2]) and shape[2] != shape[3]
             returned = f"a tensor of shape {got_shape}" if isinstance(result, torch.Tensor) else type(result).__name__
             raise CheckFailed(f"on {describe}: {name} returns {returned}; it should return a tensor of shape "
-                              f"(N, C_out, H_out, W_out) = {shape}"
-                              + ("\n  Likely cause: height and width are swapped in the last reshape (the matrix "
-                                 "product gives (N, C_out, H_out * W_out), row by row)." if swapped else ""))
+                              f"(N, C_out, H_out, W_out) = {shape}" + (_explain_swapped_reshape() if swapped else ""))
         got = [as_maps(f"the result of {name}[{n}]", image) for n, image in enumerate(result.detach().tolist())]
         report = _report(f"the result of {name}", [m for image in got for m in image],
                          [m for image in want for m in image], reveal=True)
@@ -182,6 +180,12 @@ def check_conv2d_unfold(fn: Callable, cases: Sequence[BatchCase], *, name: str =
             raise CheckFailed(f"on {describe}: {report}\n  the case was {case!r}" + _explain(
                 _diagnosis().stack(got), _diagnosis().stack(want),
                 lambda case=case: _diagnosis().unfold_variants(case.x, case.w, checks.conv2d_reference), reveal=True))
+
+
+def _explain_swapped_reshape() -> str:
+    return checks.explain(lambda: _diagnosis().tagged("height and width are swapped in the last reshape (the matrix "
+                                                      "product gives (N, C_out, H_out * W_out), row by row).",
+                                                      "reshape-sides-swapped"))
 
 
 # ---------------------------------------------------------------- the gradient with respect to the input
@@ -288,17 +292,20 @@ def parameter_answers() -> dict[str, int]:
 def _count_mistakes() -> dict[str, list]:
     """For each question, the classic wrong counts: Variants of plain ints."""
     d, answers = _diagnosis(), parameter_answers()
-    before = "the maps are counted before the 2x2 max pool halves them (32 x 14 x 14 values reach the Linear layer)"
-    after = "the maps are counted as if pooled; without the pool 32 x 28 x 28 values reach the Linear layer"
-    return {"linear": d.count_variants(32 * 14 * 14, 128, 1, 1, linear=True) + [d.Variant(answers["linear_no_pool"], before),
-                                                                   d.Variant(14 * 14 * 128 + 128, "one channel is "
-                                                                             "counted: all 32 maps are flattened")],
-            "linear_no_pool": d.count_variants(32 * 28 * 28, 128, 1, 1, linear=True) + [d.Variant(answers["linear"], after)],
+    # each names the slip without the number of values that reach the Linear layer: that is half the answer
+    before = "the maps are counted before the 2x2 max pool halves their height and width: count what leaves the pool"
+    after = "the maps are counted as if pooled; without the pool the maps reach the Linear layer at full size"
+    return {"linear": d.count_variants(32 * 14 * 14, 128, 1, 1, linear=True) + [
+                d.Variant(answers["linear_no_pool"], before, tag="counted-before-pool"),
+                d.Variant(14 * 14 * 128 + 128, "one map is counted: Flatten puts the values of every feature map in a "
+                          "row", tag="count-one-channel")],
+            "linear_no_pool": d.count_variants(32 * 28 * 28, 128, 1, 1, linear=True) + [
+                d.Variant(answers["linear"], after, tag="counted-as-if-pooled")],
             "gap_head": d.count_variants(32, 10, 1, 1, linear=True) + [
                 d.Variant(32 * 14 * 14 * 10 + 10, "the maps are not averaged: global average pooling leaves one "
-                          "value per channel, 32 in all"),
-                d.Variant(32 * 128 + 128 + 128 * 10 + 10, "the hidden Linear(.., 128) is kept; the head is the one "
-                          "Linear(32, 10)")]}
+                          "value per feature map", tag="gap-not-averaged"),
+                d.Variant(32 * 128 + 128 + 128 * 10 + 10, "the hidden Linear(.., 128) is kept; the head replaces "
+                          "everything after the pool, so one Linear layer gives the 10 scores", tag="gap-hidden-layer-kept")]}
 
 
 def check_parameter_counts(answers: Any, *, name: str = "param_counts") -> None:
