@@ -107,7 +107,9 @@ def as_matrix(name: str, value: Any) -> Matrix:
         value = value.tolist()
     if isinstance(value, (int, float)):
         raise CheckFailed(f"{name} is a single number ({value}); write it as a nested list of rows, e.g. [[{value}]]")
-    if not isinstance(value, (list, tuple)) or not value:
+    if isinstance(value, (list, tuple)) and not value:
+        raise CheckFailed(f"{name} is empty; it should be a non-empty nested list of rows (or a 2-D array)")
+    if not isinstance(value, (list, tuple)):
         raise CheckFailed(f"{name} should be a non-empty nested list of rows (or a 2-D array), not {type(value).__name__}")
     rows = []
     for i, row in enumerate(value):

@@ -81,6 +81,7 @@ MISTAKES = {
     "weights-flattened-mixed": "weights flattened in another order than unfold's",
     "reshape-sides-swapped": "height and width swapped in the last reshape",
     "gradient-kernel-unflipped": "kernel not rotated by 180 degrees",
+    "gradient-padding-short": "g padded too little (no full convolution)",
     # receptive fields
     "field-kernels-added": "kernel sizes added up",
     "field-strides-left-out": "strides left out",
@@ -397,6 +398,20 @@ def input_grad_variants(g: Matrix, k: Matrix, conv: Callable) -> list[Variant]:
     kernels = [kernel for kernel, _, _ in slips]
     return [Variant(conv(padded, kernel), mistake, tag=tag) for i, (kernel, mistake, tag) in enumerate(slips)
             if kernel not in kernels[:i]]
+
+
+def grad_shape_variants(g_shape: tuple[int, int], k_shape: tuple[int, int]) -> list[Variant]:
+    """Shapes of dL/dx when g is padded too little; the right one is (H' + kh - 1, W' + kw - 1)."""
+    (h, w), (kh, kw) = g_shape, k_shape
+    full = ("a full convolution pads g with kh - 1 rows and kw - 1 columns of zeros on each side, so dL/dx has the "
+            "input's shape")
+    unpadded = (max(h - kh + 1, 0), max(w - kw + 1, 0))
+    found = [Variant(unpadded, f"g is not padded: {full}", tag="gradient-padding-short")]
+    kept = (h + 2 * ((kh - 1) // 2) - kh + 1, w + 2 * ((kw - 1) // 2) - kw + 1)
+    if kept != unpadded:  # (k - 1) // 2 is 0 for a kernel of 2: the same slip as no padding
+        found.append(Variant(kept, f"g is padded by (k - 1) // 2, which keeps its own size; {full}",
+                             tag="gradient-padding-short"))
+    return found
 
 
 def field_variants(layers: Sequence[tuple[int, int]], pools: Sequence[int] = ()) -> list[Variant]:

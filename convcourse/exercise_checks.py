@@ -41,6 +41,9 @@ def as_maps(name: str, value: Any) -> Maps:
     if not isinstance(value, (list, tuple)) or not value:
         raise CheckFailed(f"{name} should be a list of feature maps, one per output channel (channels, rows, "
                           f"columns), not {type(value).__name__}")
+    if all(isinstance(row, (list, tuple)) and row and not isinstance(row[0], (list, tuple)) for row in value):
+        raise CheckFailed(f"{name} is one matrix (rows, columns); it should be a list of feature maps, one per "
+                          "output channel (channels, rows, columns)")
     maps = [checks.as_matrix(f"{name}[{c}]", m) for c, m in enumerate(value)]
     if len({checks.shape_of(m) for m in maps}) > 1:
         raise CheckFailed(f"the channels of {name} have different sizes: {[checks.shape_of(m) for m in maps]}")
@@ -224,6 +227,12 @@ def check_conv2d_input_grad(fn: Callable, cases: Sequence[GradCase], *, name: st
         want = input_grad_reference(case.g, case.k)
         describe = f"a {checks.size_text(case.g)} output gradient with a {checks.size_text(case.k)} kernel"
         result = checks.call_student(name, fn, (np.array(case.g), np.array(case.k)), describe)
+        shape, size = tuple(getattr(result, "shape", ())), checks.shape_of(want)
+        if len(shape) == 2 and shape != size:  # before the entries: an empty array has none to compare
+            raise CheckFailed(f"on {describe}: {name} returns an array of shape {shape}; dL/dx has the input's shape "
+                              f"(H_out + kh - 1, W_out + kw - 1) = {size}\n  the case was {case!r}" + _explain(
+                                  shape, size, lambda case=case: _diagnosis().grad_shape_variants(
+                                      checks.shape_of(case.g), checks.shape_of(case.k)), reveal=True))
         checks.check_result(name, result, want, describe, case)
 
 
@@ -265,15 +274,25 @@ def random_field_cases(seed: int, count: int) -> list[list[tuple[int, int]]]:
 
 def check_receptive_field(fn: Callable, cases: Sequence[Sequence[tuple[int, int]]], *,
                           name: str = "receptive_field") -> None:
-    """Check ``fn(layers)`` (a list of (kernel_size, stride) pairs) returns the last layer's receptive field."""
-    for layers in cases:
-        layers = [tuple(layer) for layer in layers]
-        want = field_reference(layers)[-1]
-        got = _as_count(f"{name}({layers})", checks.call_student(name, fn, ([*layers],), f"the layers {layers}"))
-        if got != want:
-            raise CheckFailed(f"{name}({layers}) gives {got}; the right answer is {want}" + _explain(
-                got, want, lambda layers=layers: [v._replace(answer=v.answer[-1])
-                                                  for v in _diagnosis().field_variants(layers)], reveal=True))
+    """Check ``fn(layers)`` (a list of (kernel_size, stride) pairs) returns the last layer's receptive field.
+
+    Every case runs before a wrong one is reported, so the mistake named is the one that explains them all.
+    """
+    stacks = [[tuple(layer) for layer in layers] for layers in cases]
+    got = [_as_count(f"{name}({layers})", checks.call_student(name, fn, ([*layers],), f"the layers {layers}"))
+           for layers in stacks]
+    want = [field_reference(layers)[-1] for layers in stacks]
+    wrong = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), None)
+    if wrong is not None:
+        raise CheckFailed(f"{name}({stacks[wrong]}) gives {got[wrong]}; the right answer is {want[wrong]}" + _explain(
+            tuple(got), tuple(want), lambda: _field_mistakes(stacks), reveal=True))
+
+
+def _field_mistakes(stacks: Sequence[Sequence[tuple[int, int]]]) -> list:
+    """Each receptive-field slip as one Variant over all the stacks: its last layer's field on each, in order."""
+    found = [{v.tag: v for v in _diagnosis().field_variants(layers)} for layers in stacks]
+    return [found[0][tag]._replace(answer=tuple(each[tag].answer[-1] for each in found))
+            for tag in found[0] if all(tag in each for each in found)]
 
 
 # ---------------------------------------------------------------- parameter counts

@@ -495,6 +495,9 @@ def _variant_spread():
                                               for v in diagnosis.unfold_variants(*case, conv)],
         "diagnosis.input_grad_variants": lambda: [v for case in ex.random_grad_cases(0, 20)
                                                   for v in diagnosis.input_grad_variants(*case, conv)],
+        "diagnosis.grad_shape_variants": lambda: [
+            v for case in ex.random_grad_cases(0, 20)
+            for v in diagnosis.grad_shape_variants(checks.shape_of(case.g), checks.shape_of(case.k))],
         "diagnosis.field_variants": lambda: diagnosis.field_variants(ex.RF_STACK, ex.RF_POOLS) + [
             v for layers in ex.random_field_cases(0, 20) for v in diagnosis.field_variants(layers)],
         "diagnosis.count_variants": lambda: [v for case in ex.random_count_cases(0, 30) for linear in (False, True)

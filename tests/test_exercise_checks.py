@@ -160,6 +160,12 @@ def unflipped_grad(g, k):
      "height and width are swapped in the last reshape", ["reshape-sides-swapped"]),
     ("manual_convolution", "mc-test-conv2d-input-grad", {"conv2d_input_grad": unflipped_grad},
      "the kernel is not flipped", ["gradient-kernel-unflipped"]),
+    ("manual_convolution", "mc-test-conv2d-input-grad", {"conv2d_input_grad": lambda g, k: conv_loops(g, k[::-1, ::-1])},
+     "returns an array of shape (0, 0); dL/dx has the input's shape (H_out + kh - 1, W_out + kw - 1) = (4, 4)",
+     ["gradient-padding-short"]),
+    ("manual_convolution", "mc-test-conv2d-input-grad",
+     {"conv2d_input_grad": lambda g, k: conv_loops(np.pad(g, 1), k[::-1, ::-1])}, "g is padded by (k - 1) // 2",
+     ["gradient-padding-short"]),
     ("output_dimensions", "od-test-fields-by-hand", {"fields_by_hand": [5, 8, 10, 13]}, "the kernel sizes are added up",
      ["field-kernels-added"]),
     ("output_dimensions", "od-test-fields-by-hand", {"fields_by_hand": [5, 7, 8, 10]}, "the strides are left out",
@@ -172,6 +178,9 @@ def unflipped_grad(g, k):
      ["field-pool-left-out"]),
     ("output_dimensions", "od-test-receptive-field", {"receptive_field": lambda layers: 1 + sum(k - 1 for k, _ in layers)},
      "the strides are left out", ["field-strides-left-out"]),
+    # 11 on the first visible stack is also the early-stride slip's answer: the other stacks tell them apart
+    ("output_dimensions", "od-test-receptive-field", {"receptive_field": lambda layers: sum(k for k, _ in layers)},
+     "the kernel sizes are added up", ["field-kernels-added"]),
     ("output_dimensions", "od-test-param-counts",
      {"param_counts": {"linear": 802816, "linear_no_pool": 3211264, "gap_head": 62730}},
      "Likely cause (linear): the biases are left out", ["biases-left-out", "gap-not-averaged"]),
@@ -198,6 +207,16 @@ def test_mistakes_that_need_their_own_cases_are_named():
                       param_counts={"linear": 3211392, "linear_no_pool": 3211392, "gap_head": 330})
     assert message.endswith("Likely cause (linear): the maps are counted before the 2x2 max pool halves their height "
                             "and width: count what leaves the pool [counted-before-pool].")
+
+
+@pytest.mark.parametrize("cell, names, text", [
+    ("mc-test-multi-by-hand", {"multi_by_hand": [[1, 2], [4, 1]]}, "multi_by_hand is one matrix (rows, columns); it "
+     "should be a list of feature maps, one per output channel (channels, rows, columns)"),
+    ("mc-test-conv2d-multi", {"conv2d_multi": lambda x, w: multi(x, w)[0]}, "the result of conv2d_multi is one matrix"),
+])
+def test_a_single_matrix_for_feature_maps_is_said_plainly(cell, names, text):
+    message = failure("manual_convolution", cell, **names)
+    assert text in message and "every row must itself be a list" not in message, message
 
 
 def test_hand_answers_are_never_printed_by_their_checks():
