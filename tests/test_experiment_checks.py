@@ -79,18 +79,18 @@ def test_another_change_besides_dropout_is_named():
     pool = layers_of(*POOL)
     wider = layers_of(*POOL[:4], nn.Dropout(0.3), nn.Linear(32 * 14 * 14, 256), nn.ReLU(), nn.Linear(256, 10))
     text = message(checks.check_same_layers, "dropout_model", wider, "pool_model", pool, "Dropout")
-    assert "layer 4 of dropout_model is nn.Linear(in_features=6272, out_features=256, bias=True) where pool_model " \
-           "has nn.Linear(in_features=6272, out_features=128, bias=True)" in text
+    assert "dropout_model has nn.Linear(in_features=6272, out_features=256, bias=True) at dropout_model[5] where " \
+           "pool_model has nn.Linear(in_features=6272, out_features=128, bias=True) at pool_model[4]" in text
     assert diagnosis.names_in(text) == ["comparison-changes-more"]  # counted in the class report
     shorter = layers_of(nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten(), nn.Dropout(0.3),
                         nn.Linear(32 * 14 * 14, 10))
-    assert "is nn.Linear(in_features=6272, out_features=10, bias=True) where pool_model has nn.Linear(in_features=" \
-           "6272, out_features=128" in message(checks.check_same_layers, "dropout_model", shorter, "pool_model", pool,
-                                               "Dropout")
+    shorter_text = message(checks.check_same_layers, "dropout_model", shorter, "pool_model", pool, "Dropout")
+    assert "has nn.Linear(in_features=6272, out_features=10, bias=True) at dropout_model[5] where pool_model has " \
+           "nn.Linear(in_features=6272, out_features=128" in shorter_text
     longer = layers_of(*POOL[:4], nn.Dropout(0.3), *POOL[4:6], nn.Linear(128, 128), nn.ReLU(), POOL[6])
-    assert "layer 6 of dropout_model is nn.Linear(in_features=128, out_features=128, bias=True) where pool_model has " \
-           "nn.Linear(in_features=128, out_features=10" in message(checks.check_same_layers, "dropout_model", longer,
-                                                                   "pool_model", pool, "Dropout")
+    longer_text = message(checks.check_same_layers, "dropout_model", longer, "pool_model", pool, "Dropout")
+    assert "dropout_model has nn.Linear(in_features=128, out_features=128, bias=True) at dropout_model[7] where " \
+           "pool_model has nn.Linear(in_features=128, out_features=10, bias=True) at pool_model[6]" in longer_text
     assert "at least 1 nn.Dropout" in message(checks.check_same_layers, "dropout_model", pool, "pool_model", pool,
                                               "Dropout")
 
