@@ -153,3 +153,19 @@ def test_the_documented_paths_are_found():
 @pytest.mark.parametrize("path", documented_paths())
 def test_every_path_the_docs_name_resolves(path):
     assert resolves(path), f"the docs name {path}, which is no module, attribute or file"
+
+
+def test_every_module_of_the_package_has_a_row_in_contributings_layout_table():
+    """A new module is described where a newcomer looks for it (the other direction of the test above)."""
+    named = set(grading_paths())
+    for row in (ROOT / "CONTRIBUTING.md").read_text().splitlines():
+        if row.startswith("| `convcourse/"):
+            first = row.split(" | ")[0]
+            lead = re.search(r"`([^`]+)`", first).group(1)
+            folder = lead.rpartition("/")[0] + "/"
+            named |= {lead} | {folder + name for name in re.findall(r"`(\w+\.py)`", first)}
+            named |= set(re.findall(r"`(convcourse/[\w/]+\.py)`", row))  # a whole path anywhere in the row
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "convcourse").rglob("*.py") if p.name != "__init__.py"}
+    folders = {name for name in named if name.endswith("/")}
+    missing = {m for m in modules if m not in named and not any(m.startswith(f) for f in folders)}
+    assert not missing, f"modules without a row in CONTRIBUTING.md's layout table: {sorted(missing)}"

@@ -157,13 +157,11 @@ def _is_module(name: str) -> bool:
 
 
 def test_every_grading_module_named_in_a_string_or_docstring_exists():
-    """A grading module path spelled in code, docs, notebooks or the Makefile names a module (or a name in one).
-
-    README.md and CONTRIBUTING.md join the list once they describe the wings (their rewrite is under way).
-    """
+    """A grading module path spelled in code, docs, notebooks or the Makefile names a module (or a name in one)."""
     pattern = re.compile(r"convcourse\.grading(?:\.\w+)+")
     files = [*PACKAGE.rglob("*.py"), *(ROOT / "tests").glob("*.py"), *(ROOT / "benchmarks").rglob("*.py"),
              *(ROOT / "authoring").glob("*.py"), ROOT / "nbgrader_config.py", ROOT / "Makefile",
+             ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "benchmarks" / "README.md",
              *(ROOT / "docs").rglob("*.md"), *(ROOT / "release").rglob("*.ipynb")]
     unresolved = set()
     for path in files:
