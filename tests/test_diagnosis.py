@@ -36,6 +36,14 @@ def notebook_cell(assignment, grade_id):
     return next(c.source for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
 
+def named(message):
+    """``message``, once every diagnosis in it is seen to carry its stable name (the class report counts those)."""
+    unnamed = [line for line in message.splitlines() if line.lstrip().startswith("Likely cause")
+               and not diagnosis.names_in(line)]
+    assert not unnamed, f"a diagnosis without its name in MISTAKES: {unnamed}"
+    return message
+
+
 def failure(assignment, grade_id, **names):
     """The message of a source notebook's test cell run on ``names`` ('' when it passes); checks is not reloaded."""
     source = "\n".join(line for line in notebook_cell(assignment, grade_id).splitlines()
@@ -43,7 +51,7 @@ def failure(assignment, grade_id, **names):
     try:
         exec(source, {"checks": checks, "print": lambda *a: None, **names})  # noqa: S102 - the course's own cell
     except checks.CheckFailed as error:
-        return str(error)
+        return named(str(error))
     return ""
 
 
@@ -261,7 +269,7 @@ def classifier_failure(model, *more):
         for check in more:
             check(runs)
     except checks.CheckFailed as error:
-        return str(error)
+        return named(str(error))
     return ""
 
 

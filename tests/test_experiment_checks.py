@@ -5,6 +5,7 @@ import re
 
 import pytest
 import torch
+from test_diagnosis import named
 from torch import nn
 
 import convcourse.checks as checks
@@ -22,7 +23,7 @@ def net(*layers: nn.Module) -> nn.Sequential:
 def message(check, *args, **kwargs) -> str:
     with pytest.raises(checks.CheckFailed) as failure:
         check(*args, **kwargs)
-    return str(failure.value)
+    return named(str(failure.value))
 
 
 # ---------------------------------------------------------------- first_try: the shrink seen before padding
