@@ -28,9 +28,11 @@ class Planted(NamedTuple):
 
 
 def _variant(variants: list, tag: str) -> Any:
-    """The answer of the one variant named ``tag``."""
-    (answer,) = {repr(v.answer): v.answer for v in variants if v.tag == tag}.values()
-    return answer
+    """The answer of the one variant named ``tag``; ValueError when there is none, or several that differ."""
+    answers = list({repr(v.answer): v.answer for v in variants if v.tag == tag}.values())
+    if len(answers) != 1:
+        raise ValueError(f"the diagnosis has {len(answers)} different answers named [{tag}] here; a sample needs one")
+    return answers[0]
 
 
 def _whole(value: Any) -> Any:
