@@ -124,6 +124,16 @@ def test_each_planted_mistake_is_a_named_solution_cell_of_the_course():
         assert points.is_solution_code(cells[grade_id]) and planted.tag in MISTAKES, grade_id
 
 
+def test_a_planted_answer_needs_exactly_one_variant_of_its_name():
+    from convcourse.diagnosis import Variant
+
+    assert classic_mistakes._variant([Variant(1, "a", tag="t"), Variant(1, "b", tag="t"), Variant(2, "c", tag="u")],
+                                     "t") == 1
+    for variants in ([], [Variant(1, "a", tag="t"), Variant(2, "b", tag="t")]):
+        with pytest.raises(ValueError, match=r"different answers named \[t\]"):
+            classic_mistakes._variant(variants, "t")
+
+
 def test_the_mistakes_case_of_the_tiny_course_is_its_source(ctx):
     assert samples.build(ctx, "mistakes").expected == points.total_points(ctx.source)  # no cell to plant a mistake in
     assert "mistakes" not in samples.DEMO_CASES + samples.HOSTILE_CASES
