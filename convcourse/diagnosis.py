@@ -97,7 +97,7 @@ MISTAKES = {
     "bias-per-input-channel": "one bias counted per input channel",
     "counted-before-pool": "maps counted before the pool halves them",
     "counted-as-if-pooled": "maps counted as if pooled",
-    "count-one-channel": "one channel's maps counted, not all",
+    "count-one-channel": "one feature map counted, not all",
     "gap-not-averaged": "maps not averaged by global pooling",
     "gap-hidden-layer-kept": "hidden Linear layer kept in the head",
     # shifted digits (cnn_experiments)
