@@ -89,6 +89,15 @@ def _explain(diagnose: Callable[[], Any], lead: str = "Likely cause: ") -> str:
         return ""
 
 
+def _tagged(text: str, tag: str) -> str:
+    """``text`` carrying the stable name of its classic mistake (``diagnosis.MISTAKES``); as it is if that fails."""
+    try:
+        named = _diagnosis().tagged(text, tag)
+        return named if type(named) is str else text
+    except Exception:  # noqa: BLE001 - the name is for the class report: it must never hide the failure
+        return text
+
+
 # ---------------------------------------------------------------- matrices
 
 
@@ -98,7 +107,9 @@ def as_matrix(name: str, value: Any) -> Matrix:
         value = value.tolist()
     if isinstance(value, (int, float)):
         raise CheckFailed(f"{name} is a single number ({value}); write it as a nested list of rows, e.g. [[{value}]]")
-    if not isinstance(value, (list, tuple)) or not value:
+    if isinstance(value, (list, tuple)) and not value:
+        raise CheckFailed(f"{name} is empty; it should be a non-empty nested list of rows (or a 2-D array)")
+    if not isinstance(value, (list, tuple)):
         raise CheckFailed(f"{name} should be a non-empty nested list of rows (or a 2-D array), not {type(value).__name__}")
     rows = []
     for i, row in enumerate(value):
@@ -585,13 +596,15 @@ def _kind(module: Any) -> str:
                 type(module).__name__)
 
 
-def _layers(model_name: str, runs: Sequence[LayerRun]) -> list:
-    """The runs as the diagnosis sees them, named as the student writes them: conv_model[1], net.fc."""
-    def display(path: str) -> str:
-        return model_name + "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in path.split(".") if part)
+def _display(model_name: str, path: str) -> str:
+    """A layer named as the student writes it: conv_model[1], net.fc."""
+    return model_name + "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in path.split(".") if part)
 
-    return [_diagnosis().Layer(display(run.name), _kind(run.module), run.module, run.input_shape, run.output_shape)
-            for run in runs]
+
+def _layers(model_name: str, runs: Sequence[LayerRun]) -> list:
+    """The runs as the diagnosis sees them, named as the student writes them."""
+    return [_diagnosis().Layer(_display(model_name, run.name), _kind(run.module), run.module, run.input_shape,
+                               run.output_shape) for run in runs]
 
 
 def _warn_habits(model_name: str, runs: Sequence[LayerRun]) -> None:
@@ -732,10 +745,10 @@ def check_unpadded(name: str, model: Any, *, kernel_size: int = 5, filters: int 
     return runs
 
 
-def _plain(runs: Sequence[LayerRun], extra: Kinds) -> list[tuple[str, str]]:
-    """The layers that matter for a comparison: kind and settings, without PrintSize, Identity and ``extra``."""
+def _plain(runs: Sequence[LayerRun], extra: Kinds) -> list[tuple[str, str, str]]:
+    """The layers that matter for a comparison: kind, settings and path, without PrintSize, Identity and ``extra``."""
     weighted = ("Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "BatchNorm2d", "BatchNorm1d")
-    return [(_kind(run.module), run.module.extra_repr() if is_layer(run.module, weighted) else "")
+    return [(_kind(run.module), run.module.extra_repr() if is_layer(run.module, weighted) else "", run.name)
             for run in runs if not is_layer(run.module, ("PrintSize", "Identity")) and not is_layer(run.module, extra)]
 
 
@@ -744,16 +757,18 @@ def check_same_layers(name: str, runs: Sequence[LayerRun], reference: str, refer
     """Check ``name`` is ``reference`` with layers of ``extra`` added: a comparison that changes one thing only."""
     check_uses(name, runs, extra)
     mine, theirs = _plain(runs, extra), _plain(reference_runs, extra)
-    if mine == theirs:
+    if [layer[:2] for layer in mine] == [layer[:2] for layer in theirs]:
         return
-    where = next((i for i, (a, b) in enumerate(zip(mine, theirs)) if a != b), min(len(mine), len(theirs)))
+    where = next((i for i, (a, b) in enumerate(zip(mine, theirs)) if a[:2] != b[:2]), min(len(mine), len(theirs)))
 
-    def show(layers: list[tuple[str, str]]) -> str:
-        return f"nn.{layers[where][0]}({layers[where][1]})" if where < len(layers) else "nothing more"
+    def show(model: str, layers: list[tuple[str, str, str]]) -> str:  # by its own name: the student's index
+        return f"nn.{layers[where][0]}({layers[where][1]}) at {_display(model, layers[where][2])}" \
+            if where < len(layers) else "nothing more"
 
-    raise CheckFailed(f"{name} should be {reference} with {_names(extra)} added and nothing else changed, so that "
-                      f"the comparison shows what {_names(extra)} does; leaving out {_names(extra)}, layer {where} "
-                      f"of {name} is {show(mine)} where {reference} has {show(theirs)}")
+    raise CheckFailed(_tagged(f"{name} should be {reference} with {_names(extra)} added and nothing else changed, "
+                             f"so that the comparison shows what {_names(extra)} does; leaving out {_names(extra)}, "
+                             f"{name} has {show(name, mine)} where {reference} has {show(reference, theirs)}",
+                             "comparison-changes-more"))
 
 
 # ---------------------------------------------------------------- cnn_experiments: shift_images

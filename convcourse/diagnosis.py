@@ -72,6 +72,43 @@ MISTAKES = {
     "dropout-at-end": "model ends in dropout",
     "no-activation-between": "two weight layers without an activation",
     "eval-mode-left-on": "model left in evaluation mode",
+    "comparison-changes-more": "more changed than the layer compared",
+    # multi-channel convolution, unfold and the input gradient (the hand notebooks' later exercises)
+    "first-channel-only": "only the first input channel used",
+    "channels-averaged": "input channels averaged, not added",
+    "own-channel-only": "each filter sees only its own channel",
+    "filters-channels-swapped": "filters and input channels swapped",
+    "weights-flattened-mixed": "weights flattened in another order than unfold's",
+    "reshape-sides-swapped": "height and width swapped in the last reshape",
+    "gradient-kernel-unflipped": "kernel not rotated by 180 degrees",
+    "gradient-padding-short": "g padded too little (no full convolution)",
+    # receptive fields
+    "field-kernels-added": "kernel sizes added up",
+    "field-strides-left-out": "strides left out",
+    "field-stride-too-early": "a layer's own stride applied before its kernel",
+    "field-kernels-multiplied": "kernel sizes multiplied",
+    "field-starts-at-zero": "field started at 0, not 1",
+    "field-pool-left-out": "pooling layer left out",
+    # parameter counts
+    "bias-per-weight": "one bias counted per weight",
+    "biases-left-out": "biases left out",
+    "biases-counted-without-bias": "biases counted although bias=False",
+    "count-input-channels-left-out": "input channels left out of the weights",
+    "bias-per-input-channel": "one bias counted per input channel",
+    "counted-before-pool": "maps counted before the pool halves them",
+    "counted-as-if-pooled": "maps counted as if pooled",
+    "count-one-channel": "one feature map counted, not all",
+    "gap-not-averaged": "maps not averaged by global pooling",
+    "gap-hidden-layer-kept": "hidden Linear layer kept in the head",
+    # shifted digits (cnn_experiments)
+    "shift-wraps-around": "pixels wrap around (torch.roll)",
+    "shift-repeats-edge": "uncovered pixels repeat the edge",
+    "shift-wrong-direction": "moved the wrong way",
+    "shift-dy-dx-swapped": "dy and dx swapped",
+    "shift-rows-only": "only the rows move",
+    "shift-columns-only": "only the columns move",
+    "shift-wrong-axes": "the wrong axes moved",
+    "shift-unmoved": "images returned unmoved",
 }
 
 
@@ -309,16 +346,18 @@ def multi_conv_variants(x: Sequence[Matrix], w: Sequence[Sequence[Matrix]], conv
         return stack([sum_maps([conv(x[c], kernel(o, c)) for c in channels(o)], scale) for o in out])
 
     found = [Variant(each(lambda o, c: w[o][c], lambda o: [0]), "only the first input channel is used: filter o "
-                     "adds up its kernels' results over every input channel c, conv(x[c], w[o, c])"),
+                     "adds up its kernels' results over every input channel c, conv(x[c], w[o, c])", tag="first-channel-only"),
              Variant(each(lambda o, c: w[o][c], scale=1 / len(x)), "the channels are averaged; a filter adds the "
-                     "results of its kernels up (no division)"),
+                     "results of its kernels up (no division)", tag="channels-averaged"),
              Variant(each(lambda o, c: _flip(w[o][c])), "the kernels are flipped; PyTorch's conv2d multiplies each "
-                     "patch by w[o, c] as it is")]
+                     "patch by w[o, c] as it is", tag="flipped-kernel")]
     if len(w) == len(x):
         found += [Variant(each(lambda o, c: w[o][c], lambda o: [o]), "each filter sees only the input channel of "
-                          "its own number; filter o has one kernel per input channel, w[o, c], and uses all of them"),
+                          "its own number; filter o has one kernel per input channel, w[o, c], and uses all of them",
+                          tag="own-channel-only"),
                   Variant(each(lambda o, c: w[c][o]), "filters and channels are swapped: w has the shape "
-                          "(C_out, C_in, kh, kw), so w[o, c] is filter o's kernel for input channel c")]
+                          "(C_out, C_in, kh, kw), so w[o, c] is filter o's kernel for input channel c",
+                          tag="filters-channels-swapped")]
     return found
 
 
@@ -329,31 +368,49 @@ def unfold_variants(x: Sequence[Sequence[Matrix]], w: Sequence[Sequence[Matrix]]
                       for image in x])
 
     found = [Variant(batch(lambda o, c: _flip(w[o][c])), "the kernels are flipped; the rows of w.reshape(C_out, -1) "
-                     "multiply the patches as they are")]
+                     "multiply the patches as they are", tag="flipped-kernel")]
     kh, kw, cin = len(w[0][0]), len(w[0][0][0]), len(w[0])
     if kh == kw:
         found.append(Variant(batch(lambda o, c: _transpose(w[o][c])), "the kernels are transposed: the weights must "
-                             "be flattened row by row, in the order unfold lists each patch"))
+                             "be flattened row by row, in the order unfold lists each patch", tag="kernel-transposed"))
     if cin > 1:  # weights flattened channel-last: (kh, kw, C_in) order against unfold's (C_in, kh, kw)
         flat = [[v for a in range(kh) for b in range(kw) for v in (w[o][c][a][b] for c in range(cin))]
                 for o in range(len(w))]
         mixed = [[[[flat[o][(c * kh + a) * kw + b] for b in range(kw)] for a in range(kh)] for c in range(cin)]
                  for o in range(len(w))]
         found.append(Variant(batch(lambda o, c: mixed[o][c]), "the weights are flattened in another order than "
-                             "unfold's patches (channel, then row, then column): use w.reshape(C_out, -1) as it is"))
+                             "unfold's patches (channel, then row, then column): use w.reshape(C_out, -1) as it is",
+                             tag="weights-flattened-mixed"))
     return found
 
 
 def input_grad_variants(g: Matrix, k: Matrix, conv: Callable) -> list[Variant]:
     """The gradient with respect to the input after each classic slip; the right one is conv(pad(g), flip(k))."""
     padded = _pad(g, len(k) - 1, len(k[0]) - 1)
-    found = [Variant(conv(padded, k), "the kernel is not flipped: each input pixel gets g back through the "
-                     "kernel rotated by 180 degrees, a full convolution with k[::-1, ::-1]")]
-    found += [Variant(conv(padded, _flip(k, rows, not rows)), "the kernel is flipped along one axis only; rotate "
-                      "it by 180 degrees, k[::-1, ::-1]") for rows in (True, False)]
+    slips = [(k, "the kernel is not flipped: each input pixel gets g back through the kernel rotated by 180 degrees, "
+              "a full convolution with k[::-1, ::-1]", "gradient-kernel-unflipped")]
+    slips += [(_flip(k, rows, not rows), "the kernel is flipped along one axis only; rotate it by 180 degrees, "
+               "k[::-1, ::-1]", "kernel-flipped-one-axis") for rows in (True, False)]
     if len(k) == len(k[0]):
-        found.append(Variant(conv(padded, _transpose(k)), "the kernel is transposed instead of rotated by 180 degrees "
-                             "(k[::-1, ::-1])"))
+        slips.append((_transpose(k), "the kernel is transposed instead of rotated by 180 degrees (k[::-1, ::-1])",
+                      "kernel-transposed"))
+    # A kernel symmetric along an axis makes two slips the same answer: only the first (the plainest) is named.
+    kernels = [kernel for kernel, _, _ in slips]
+    return [Variant(conv(padded, kernel), mistake, tag=tag) for i, (kernel, mistake, tag) in enumerate(slips)
+            if kernel not in kernels[:i]]
+
+
+def grad_shape_variants(g_shape: tuple[int, int], k_shape: tuple[int, int]) -> list[Variant]:
+    """Shapes of dL/dx when g is padded too little; the right one is (H' + kh - 1, W' + kw - 1)."""
+    (h, w), (kh, kw) = g_shape, k_shape
+    full = ("a full convolution pads g with kh - 1 rows and kw - 1 columns of zeros on each side, so dL/dx has the "
+            "input's shape")
+    unpadded = (max(h - kh + 1, 0), max(w - kw + 1, 0))
+    found = [Variant(unpadded, f"g is not padded: {full}", tag="gradient-padding-short")]
+    kept = (h + 2 * ((kh - 1) // 2) - kh + 1, w + 2 * ((kw - 1) // 2) - kw + 1)
+    if kept != unpadded:  # (k - 1) // 2 is 0 for a kernel of 2: the same slip as no padding
+        found.append(Variant(kept, f"g is padded by (k - 1) // 2, which keeps its own size; {full}",
+                             tag="gradient-padding-short"))
     return found
 
 
@@ -371,18 +428,18 @@ def field_variants(layers: Sequence[tuple[int, int]], pools: Sequence[int] = ())
         return tuple(found)
 
     found = [Variant(tuple(accumulate(k for k, _ in layers)), "the kernel sizes are added up: a layer adds "
-                     "k - 1 of its input's steps to the field (r + (k - 1) * jump), not k"),
+                     "k - 1 of its input's steps to the field (r + (k - 1) * jump), not k", tag="field-kernels-added"),
              Variant(fields(strides=False), "the strides are left out: after a stride-s layer every step of a later "
-                     "kernel spans s times as many input pixels (jump = jump * s)"),
+                     "kernel spans s times as many input pixels (jump = jump * s)", tag="field-strides-left-out"),
              Variant(fields(early=True), "each layer's own stride is applied before its kernel: a stride widens the "
-                     "steps of the layers after it, not its own"),
+                     "steps of the layers after it, not its own", tag="field-stride-too-early"),
              Variant(fields(grow=lambda r, k: r * k), "the kernel sizes are multiplied: the field grows by "
-                     "(k - 1) * jump per layer"),
+                     "(k - 1) * jump per layer", tag="field-kernels-multiplied"),
              Variant(fields(start=0), "the field starts at 0: before any layer a unit sees 1 pixel, so r = 1 + the "
-                     "sum of (k - 1) * jump")]
+                     "sum of (k - 1) * jump", tag="field-starts-at-zero")]
     if pools:
         found.append(Variant(fields(skip=pools), "the pooling layer is left out: its 2x2 window widens the field "
-                             "like a kernel, and its stride multiplies the jump"))
+                             "like a kernel, and its stride multiplies the jump", tag="field-pool-left-out"))
     return found
 
 
@@ -391,16 +448,17 @@ def count_variants(c_in: int, c_out: int, kh: int, kw: int, bias: bool = True, *
     """Parameter counts of a Conv2d (or, ``linear=True``, of a Linear from c_in to c_out) after each classic slip."""
     weights, biases = c_out * c_in * kh * kw, c_out if bias else 0
     each = "each output unit" if linear else "each filter (each output channel)"
-    found = [Variant(weights * 2, f"one bias is counted per weight: {each} has one bias"),
+    found = [Variant(weights * 2, f"one bias is counted per weight: {each} has one bias", tag="bias-per-weight"),
              Variant(weights, f"the biases are left out: {each} has one, {'out_features' if linear else 'out_channels'} "
-                     "in all")] if bias else \
-        [Variant(weights + c_out, "biases are counted, but bias=False means the layer has none")]
+                     "in all", tag="biases-left-out")] if bias else \
+        [Variant(weights + c_out, "biases are counted, but bias=False means the layer has none",
+                 tag="biases-counted-without-bias")]
     if not linear:
         found += [Variant(c_out * kh * kw + biases, "the input channels are left out: each filter has C_in x kh x kw "
-                          "weights, one kernel per input channel")]
+                          "weights, one kernel per input channel", tag="count-input-channels-left-out")]
         if bias:
             found.append(Variant(weights + c_out * c_in, "one bias is counted per input channel: each filter has "
-                                 "one bias, out_channels in all"))
+                                 "one bias, out_channels in all", tag="bias-per-input-channel"))
     return found
 
 
@@ -669,20 +727,21 @@ def shift_variants(images: list, dy: int, dx: int) -> list[Variant]:
     axes = ("the shift moves the wrong axes: images are (N, C, H, W), so rows are axis 2 (or -2) and columns "
             "axis 3 (or -1)")
     found = [Variant(moved((_ROWS, dy), (_COLS, dx), fill="wrap"), "what leaves one edge comes back at the other "
-                     "(torch.roll wraps around); the uncovered rows and columns should be 0, the background"),
+                     "(torch.roll wraps around); the uncovered rows and columns should be 0, the background",
+                     tag="shift-wraps-around"),
              Variant(moved((_ROWS, dy), (_COLS, dx), fill="edge"), "the uncovered pixels repeat the edge row or "
-                     "column (replicate padding); they should be 0, the background"),
+                     "column (replicate padding); they should be 0, the background", tag="shift-repeats-edge"),
              Variant(moved((_ROWS, -dy), (_COLS, -dx)), "the digit moves the wrong way: a positive dy moves it down "
-                     "(row i goes to row i + dy), a positive dx to the right"),
+                     "(row i goes to row i + dy), a positive dx to the right", tag="shift-wrong-direction"),
              Variant(moved((_ROWS, dx), (_COLS, dy)), "dy and dx are swapped: dy moves the rows (axis 2, the "
-                     "height), dx the columns (axis 3, the width)"),
-             Variant(moved((_ROWS, dy)), "only the rows move: the shift by dx is missing"),
-             Variant(moved((_COLS, dx)), "only the columns move: the shift by dy is missing")]
+                     "height), dx the columns (axis 3, the width)", tag="shift-dy-dx-swapped"),
+             Variant(moved((_ROWS, dy)), "only the rows move: the shift by dx is missing", tag="shift-rows-only"),
+             Variant(moved((_COLS, dx)), "only the columns move: the shift by dy is missing", tag="shift-columns-only")]
     for first in (0, 1):  # (N, C) or (C, H) taken for the image's axes
-        found += [Variant(moved((first, dy), (first + 1, dx)), axes),
+        found += [Variant(moved((first, dy), (first + 1, dx)), axes, tag="shift-wrong-axes"),
                   Variant(moved((first, dy), (first + 1, dx), fill="wrap"), axes + ", and torch.roll wraps "
-                          "around where the uncovered pixels should be 0")]
+                          "around where the uncovered pixels should be 0", tag="shift-wrong-axes")]
     # All zeros or the input itself say nothing about how they came about: only the plain statement is kept.
     unchanged = flat(images)
     return [v for v in found if any(v.answer[0]) and v.answer != unchanged] + \
-        [Variant(unchanged, "the images come back unmoved (is the shifted tensor the one returned?)")]
+        [Variant(unchanged, "the images come back unmoved (is the shifted tensor the one returned?)", tag="shift-unmoved")]

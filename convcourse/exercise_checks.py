@@ -41,6 +41,9 @@ def as_maps(name: str, value: Any) -> Maps:
     if not isinstance(value, (list, tuple)) or not value:
         raise CheckFailed(f"{name} should be a list of feature maps, one per output channel (channels, rows, "
                           f"columns), not {type(value).__name__}")
+    if all(isinstance(row, (list, tuple)) and row and not isinstance(row[0], (list, tuple)) for row in value):
+        raise CheckFailed(f"{name} is one matrix (rows, columns); it should be a list of feature maps, one per "
+                          "output channel (channels, rows, columns)")
     maps = [checks.as_matrix(f"{name}[{c}]", m) for c, m in enumerate(value)]
     if len({checks.shape_of(m) for m in maps}) > 1:
         raise CheckFailed(f"the channels of {name} have different sizes: {[checks.shape_of(m) for m in maps]}")
@@ -172,9 +175,7 @@ def check_conv2d_unfold(fn: Callable, cases: Sequence[BatchCase], *, name: str =
             swapped = got_shape == (*shape[:2], shape[3], shape[2]) and shape[2] != shape[3]
             returned = f"a tensor of shape {got_shape}" if isinstance(result, torch.Tensor) else type(result).__name__
             raise CheckFailed(f"on {describe}: {name} returns {returned}; it should return a tensor of shape "
-                              f"(N, C_out, H_out, W_out) = {shape}"
-                              + ("\n  Likely cause: height and width are swapped in the last reshape (the matrix "
-                                 "product gives (N, C_out, H_out * W_out), row by row)." if swapped else ""))
+                              f"(N, C_out, H_out, W_out) = {shape}" + (_explain_swapped_reshape() if swapped else ""))
         got = [as_maps(f"the result of {name}[{n}]", image) for n, image in enumerate(result.detach().tolist())]
         report = _report(f"the result of {name}", [m for image in got for m in image],
                          [m for image in want for m in image], reveal=True)
@@ -182,6 +183,12 @@ def check_conv2d_unfold(fn: Callable, cases: Sequence[BatchCase], *, name: str =
             raise CheckFailed(f"on {describe}: {report}\n  the case was {case!r}" + _explain(
                 _diagnosis().stack(got), _diagnosis().stack(want),
                 lambda case=case: _diagnosis().unfold_variants(case.x, case.w, checks.conv2d_reference), reveal=True))
+
+
+def _explain_swapped_reshape() -> str:
+    return checks.explain(lambda: _diagnosis().tagged("height and width are swapped in the last reshape (the matrix "
+                                                      "product gives (N, C_out, H_out * W_out), row by row).",
+                                                      "reshape-sides-swapped"))
 
 
 # ---------------------------------------------------------------- the gradient with respect to the input
@@ -220,6 +227,12 @@ def check_conv2d_input_grad(fn: Callable, cases: Sequence[GradCase], *, name: st
         want = input_grad_reference(case.g, case.k)
         describe = f"a {checks.size_text(case.g)} output gradient with a {checks.size_text(case.k)} kernel"
         result = checks.call_student(name, fn, (np.array(case.g), np.array(case.k)), describe)
+        shape, size = tuple(getattr(result, "shape", ())), checks.shape_of(want)
+        if len(shape) == 2 and shape != size:  # before the entries: an empty array has none to compare
+            raise CheckFailed(f"on {describe}: {name} returns an array of shape {shape}; dL/dx has the input's shape "
+                              f"(H_out + kh - 1, W_out + kw - 1) = {size}\n  the case was {case!r}" + _explain(
+                                  shape, size, lambda case=case: _diagnosis().grad_shape_variants(
+                                      checks.shape_of(case.g), checks.shape_of(case.k)), reveal=True))
         checks.check_result(name, result, want, describe, case)
 
 
@@ -261,15 +274,25 @@ def random_field_cases(seed: int, count: int) -> list[list[tuple[int, int]]]:
 
 def check_receptive_field(fn: Callable, cases: Sequence[Sequence[tuple[int, int]]], *,
                           name: str = "receptive_field") -> None:
-    """Check ``fn(layers)`` (a list of (kernel_size, stride) pairs) returns the last layer's receptive field."""
-    for layers in cases:
-        layers = [tuple(layer) for layer in layers]
-        want = field_reference(layers)[-1]
-        got = _as_count(f"{name}({layers})", checks.call_student(name, fn, ([*layers],), f"the layers {layers}"))
-        if got != want:
-            raise CheckFailed(f"{name}({layers}) gives {got}; the right answer is {want}" + _explain(
-                got, want, lambda layers=layers: [v._replace(answer=v.answer[-1])
-                                                  for v in _diagnosis().field_variants(layers)], reveal=True))
+    """Check ``fn(layers)`` (a list of (kernel_size, stride) pairs) returns the last layer's receptive field.
+
+    Every case runs before a wrong one is reported, so the mistake named is the one that explains them all.
+    """
+    stacks = [[tuple(layer) for layer in layers] for layers in cases]
+    got = [_as_count(f"{name}({layers})", checks.call_student(name, fn, ([*layers],), f"the layers {layers}"))
+           for layers in stacks]
+    want = [field_reference(layers)[-1] for layers in stacks]
+    wrong = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), None)
+    if wrong is not None:
+        raise CheckFailed(f"{name}({stacks[wrong]}) gives {got[wrong]}; the right answer is {want[wrong]}" + _explain(
+            tuple(got), tuple(want), lambda: _field_mistakes(stacks), reveal=True))
+
+
+def _field_mistakes(stacks: Sequence[Sequence[tuple[int, int]]]) -> list:
+    """Each receptive-field slip as one Variant over all the stacks: its last layer's field on each, in order."""
+    found = [{v.tag: v for v in _diagnosis().field_variants(layers)} for layers in stacks]
+    return [found[0][tag]._replace(answer=tuple(each[tag].answer[-1] for each in found))
+            for tag in found[0] if all(tag in each for each in found)]
 
 
 # ---------------------------------------------------------------- parameter counts
@@ -288,17 +311,20 @@ def parameter_answers() -> dict[str, int]:
 def _count_mistakes() -> dict[str, list]:
     """For each question, the classic wrong counts: Variants of plain ints."""
     d, answers = _diagnosis(), parameter_answers()
-    before = "the maps are counted before the 2x2 max pool halves them (32 x 14 x 14 values reach the Linear layer)"
-    after = "the maps are counted as if pooled; without the pool 32 x 28 x 28 values reach the Linear layer"
-    return {"linear": d.count_variants(32 * 14 * 14, 128, 1, 1, linear=True) + [d.Variant(answers["linear_no_pool"], before),
-                                                                   d.Variant(14 * 14 * 128 + 128, "one channel is "
-                                                                             "counted: all 32 maps are flattened")],
-            "linear_no_pool": d.count_variants(32 * 28 * 28, 128, 1, 1, linear=True) + [d.Variant(answers["linear"], after)],
+    # each names the slip without the number of values that reach the Linear layer: that is half the answer
+    before = "the maps are counted before the 2x2 max pool halves their height and width: count what leaves the pool"
+    after = "the maps are counted as if pooled; without the pool the maps reach the Linear layer at full size"
+    return {"linear": d.count_variants(32 * 14 * 14, 128, 1, 1, linear=True) + [
+                d.Variant(answers["linear_no_pool"], before, tag="counted-before-pool"),
+                d.Variant(14 * 14 * 128 + 128, "one map is counted: Flatten puts the values of every feature map in a "
+                          "row", tag="count-one-channel")],
+            "linear_no_pool": d.count_variants(32 * 28 * 28, 128, 1, 1, linear=True) + [
+                d.Variant(answers["linear"], after, tag="counted-as-if-pooled")],
             "gap_head": d.count_variants(32, 10, 1, 1, linear=True) + [
                 d.Variant(32 * 14 * 14 * 10 + 10, "the maps are not averaged: global average pooling leaves one "
-                          "value per channel, 32 in all"),
-                d.Variant(32 * 128 + 128 + 128 * 10 + 10, "the hidden Linear(.., 128) is kept; the head is the one "
-                          "Linear(32, 10)")]}
+                          "value per feature map", tag="gap-not-averaged"),
+                d.Variant(32 * 128 + 128 + 128 * 10 + 10, "the hidden Linear(.., 128) is kept; the head replaces "
+                          "everything after the pool, so one Linear layer gives the 10 scores", tag="gap-hidden-layer-kept")]}
 
 
 def check_parameter_counts(answers: Any, *, name: str = "param_counts") -> None:

@@ -3,10 +3,13 @@
 Fast: a gradebook written with nbgrader's own API for tests/tiny_course.py's assignment, autograded
 notebooks whose test cells carry the checks' real failure messages, and every number of the report
 checked against the table the test wrote. Slow: the course's own sample submissions (right, partial,
-blank and two with a flipped kernel) really graded, the report opened in Chromium and read as a reader sees it.
+blank and two with the classic mistakes of convcourse.grading.demo.classic_mistakes: a flipped kernel, the
+multi-channel exercise's first channel only, the receptive field's kernel sizes added up) really graded, each
+score the one samples computed, and the report opened in Chromium and read as a reader sees it.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -23,10 +26,13 @@ from browser import ARTIFACTS, CHROMIUM_ARGS
 from tiny_course import ASSIGNMENT, make_course
 
 from convcourse import checks
+from convcourse.diagnosis import MISTAKES
 from convcourse.grading import sandbox
 from convcourse.grading.__main__ import main
 from convcourse.grading.course import class_data, class_report, class_stats
 from convcourse.grading.course.released_cells import titles
+from convcourse.grading.course.report import autograded_scores
+from convcourse.grading.demo import classic_mistakes
 
 ROOT = Path(__file__).resolve().parents[1]
 # student: (test_square, test_answer, test_square_hidden, why (None: not graded yet), square left blank, late penalty)
@@ -151,21 +157,27 @@ def test_a_graded_class_read_in_a_real_browser(chromium):
         for assignment in GRADED:
             for kind in ("source", "release"):
                 shutil.copytree(ROOT / kind / assignment, root / kind / assignment)
-        samples.write_examples(root, list(GRADED))
-        flipped = samples.context(root, "manual_convolution").source
-        for cell in flipped.cells:
-            if cell.metadata.get("nbgrader", {}).get("grade_id") == "mc-conv2d-naive":
-                cell.source = cell.source.replace("def conv2d_naive(x, k):\n", "def conv2d_naive(x, k):\n    k = k[::-1, ::-1]\n")
-            if cell.cell_type == "code":
-                cell.outputs, cell.execution_count = [], None
-        for student in ("flip-1", "flip-2"):
-            (root / "submitted" / student / "manual_convolution").mkdir(parents=True)
-            nbformat.write(flipped, root / "submitted" / student / "manual_convolution" / "manual_convolution.ipynb")
+        made = samples.write_examples(root, list(GRADED), samples.DEMO_CASES + samples.MISTAKE_CASES)
+        for assignment in GRADED:  # a second student with the same mistakes: the report counts 2 of 5
+            twin = samples.build(samples.context(root, assignment), "mistakes")
+            twin.write(root, "mistakes-2")
+            made.append(dataclasses.replace(twin, case="mistakes_2"))
         env = {**os.environ, "CONVCOURSE_DATASET": "digits"}
         for command in (["grade", "--jobs", "2"], ["report"]):
             done = subprocess.run([sys.executable, "-m", "convcourse.grading", "--root", str(root), *command],
                                   capture_output=True, text=True, timeout=900, env=env)
             assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        scores = autograded_scores(root)
+        assert {(s.student, s.assignment): s.expected for s in made} == \
+            {(s.student, s.assignment): scores[s.student, s.assignment][0] for s in made}
+        expected = []  # each planted mistake, counted on the task of the first test that reads its cell
+        for assignment in GRADED:
+            ctx = samples.context(root, assignment)
+            task = titles(ctx.release)
+            expected += [(assignment, f"{MISTAKES[tag]}: 2 of 5 students on {assignment} "
+                          f"{task[classic_mistakes.tested_by(ctx.source, grade_id)].replace('`', '')} [{tag}]")
+                         for grade_id, tag in classic_mistakes.plant(ctx.source)[1].items()]
+        assert len(expected) == 3
         requests = []
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
@@ -174,10 +186,9 @@ def test_a_graded_class_read_in_a_real_browser(chromium):
                 page.on("request", lambda request: requests.append(request.url))
                 page.goto((root / class_report.REPORT_FILE).as_uri())
                 assert page.locator("h2").all_inner_texts() == list(GRADED)
-                mistakes = page.locator("#manual_convolution ~ ul.mistakes").first.inner_text()
-                task = titles(samples.context(root, "manual_convolution").release)["mc-test-conv2d-visible"]
-                assert ("kernel flipped (textbook convolution): 2 of 5 students on manual_convolution "
-                        f"{task.replace('`', '')} [flipped-kernel]") in mistakes, mistakes
+                for assignment, line in expected:
+                    mistakes = page.locator(f"#{assignment} ~ ul.mistakes").first.inner_text()
+                    assert line in mistakes, mistakes
                 loaded = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete && i.naturalWidth > 0)")
                 assert loaded and all(loaded)
                 pair = page.locator("ol.similar details").first

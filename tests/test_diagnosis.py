@@ -3,6 +3,7 @@
 The wrong solutions run through the real test cells of source/ (the reload lines aside), so the messages
 asserted here are the ones a student sees. Fast: a few seconds, most of it one notebook kernel at the end.
 """
+import ast
 import math
 import os
 import re
@@ -35,6 +36,14 @@ def notebook_cell(assignment, grade_id):
     return next(c.source for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
 
+def named(message):
+    """``message``, once every diagnosis in it is seen to carry its stable name (the class report counts those)."""
+    unnamed = [line for line in message.splitlines() if line.lstrip().startswith("Likely cause")
+               and not diagnosis.names_in(line)]
+    assert not unnamed, f"a diagnosis without its name in MISTAKES: {unnamed}"
+    return message
+
+
 def failure(assignment, grade_id, **names):
     """The message of a source notebook's test cell run on ``names`` ('' when it passes); checks is not reloaded."""
     source = "\n".join(line for line in notebook_cell(assignment, grade_id).splitlines()
@@ -42,7 +51,7 @@ def failure(assignment, grade_id, **names):
     try:
         exec(source, {"checks": checks, "print": lambda *a: None, **names})  # noqa: S102 - the course's own cell
     except checks.CheckFailed as error:
-        return str(error)
+        return named(str(error))
     return ""
 
 
@@ -260,7 +269,7 @@ def classifier_failure(model, *more):
         for check in more:
             check(runs)
     except checks.CheckFailed as error:
-        return str(error)
+        return named(str(error))
     return ""
 
 
@@ -476,31 +485,87 @@ def test_the_diagnosis_and_the_warning_reach_the_notebook_output(tmp_path, monke
 # ---------------------------------------------------------------- the stable names the class report counts
 
 
-def all_variants():
-    """Every variant the diagnosis can offer on a spread of cases (matrices, pooling, shapes)."""
+def _variant_spread():
+    """Every function that builds Variants, with a spread of cases that reaches its branches."""
+    ex, conv = checks.exercises(), checks.conv2d_reference
     x, k = checks.example_input(), checks.example_kernel()
-    found = diagnosis.conv_variants(x, k, checks.conv2d_reference)
-    found += diagnosis.conv_variants([[1.0, 2.0, 3.0, 4.0]] * 3, [[1.0, 2.0]], checks.conv2d_reference)
-    for case in checks.random_pool_cases(0, 20):
-        found += diagnosis.pool_variants(case.x, case.size, case.stride,
-                                         checks.maxpool2d_reference(case.x, case.size, case.stride))
-    for case in [*checks.SHAPE_CASES.values(), *checks.random_shape_cases(0, 200)]:
-        found += diagnosis.shape_variants(case, checks.expected_output_shape)
+    multi = [ex.MultiCase(*ex.multi_example()), *ex.random_multi_cases(0, 30)]
+    return {
+        "diagnosis._result_variants": lambda: diagnosis._result_variants([[1.0, 2.0], [3.5, 4.0]], "x[i, j]", "2 rows"),
+        "diagnosis.conv_variants": lambda: diagnosis.conv_variants(x, k, conv) + diagnosis.conv_variants(
+            [[1.0, 2.0, 3.0, 4.0]] * 3, [[1.0, 2.0]], conv),
+        "diagnosis.pool_variants": lambda: [v for case in checks.random_pool_cases(0, 20) for v in diagnosis.pool_variants(
+            case.x, case.size, case.stride, checks.maxpool2d_reference(case.x, case.size, case.stride))],
+        "diagnosis.shape_variants": lambda: [v for case in [*checks.SHAPE_CASES.values(), *checks.random_shape_cases(0, 200)]
+                                             for v in diagnosis.shape_variants(case, checks.expected_output_shape)],
+        "diagnosis.multi_conv_variants": lambda: [v for case in multi for v in diagnosis.multi_conv_variants(*case, conv)],
+        "diagnosis.unfold_variants": lambda: [v for case in ex.random_batch_cases(0, 30)
+                                              for v in diagnosis.unfold_variants(*case, conv)],
+        "diagnosis.input_grad_variants": lambda: [v for case in ex.random_grad_cases(0, 20)
+                                                  for v in diagnosis.input_grad_variants(*case, conv)],
+        "diagnosis.grad_shape_variants": lambda: [
+            v for case in ex.random_grad_cases(0, 20)
+            for v in diagnosis.grad_shape_variants(checks.shape_of(case.g), checks.shape_of(case.k))],
+        "diagnosis.field_variants": lambda: diagnosis.field_variants(ex.RF_STACK, ex.RF_POOLS) + [
+            v for layers in ex.random_field_cases(0, 20) for v in diagnosis.field_variants(layers)],
+        "diagnosis.count_variants": lambda: [v for case in ex.random_count_cases(0, 30) for linear in (False, True)
+                                             for v in diagnosis.count_variants(case.in_channels, case.out_channels,
+                                                                               *case.kernel_size, case.bias, linear=linear)],
+        "diagnosis.shift_variants": lambda: [v for case in checks.random_shift_cases(0, 10)
+                                             for v in diagnosis.shift_variants(case.values(), case.dy, case.dx)],
+        "exercise_checks._count_mistakes": lambda: [v for found in ex._count_mistakes().values() for v in found],
+    }
+
+
+def _variant_calls():
+    """{"module.function": [Variant(...) calls]} for every top-level function in convcourse that builds a Variant."""
+    found = {}
+    for path in sorted((ROOT / "convcourse").rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            calls = [call for call in ast.walk(node) if isinstance(call, ast.Call) and "Variant" in (
+                getattr(call.func, "id", None), getattr(call.func, "attr", None))]
+            if calls and isinstance(node, ast.FunctionDef):
+                found[f"{path.relative_to(ROOT / 'convcourse').with_suffix('')}.{node.name}".replace("/", ".")] = calls
     return found
 
 
-def test_every_variant_carries_a_known_name():
-    variants = all_variants()
-    assert {v.tag for v in variants} <= set(diagnosis.MISTAKES) and all(v.tag for v in variants)
-    assert all(v.named().endswith(f"[{v.tag}]") for v in variants)
+def test_every_function_that_builds_variants_is_covered():
+    """A new diagnosis is a function building Variants: it must be in the spread, so the next test sees its names."""
+    calls = _variant_calls()
+    assert set(calls) == set(_variant_spread()), "add the new function and a spread of its cases to _variant_spread"
+    untagged = [f"{name}, line {call.lineno}" for name, found in calls.items() for call in found
+                if len(call.args) < 4 and "tag" not in {kw.arg for kw in call.keywords}]
+    assert not untagged, f"Variants without a name (tag=...): {untagged}"
+
+
+@pytest.mark.parametrize("maker", sorted(_variant_spread()))
+def test_every_variant_carries_a_known_name(maker):
+    variants = _variant_spread()[maker]()
+    assert variants and all(v.tag in diagnosis.MISTAKES for v in variants), {v.tag for v in variants}
+    assert all(diagnosis.names_in(v.named()) == [v.tag] and v.named().endswith(f"[{v.tag}]") for v in variants)
 
 
 def test_every_name_is_used_by_a_diagnosis():
     source = (ROOT / "convcourse" / "diagnosis.py").read_text()
-    table_end = source.index("\n}\n", source.index("MISTAKES = {"))
-    unused = [name for name in diagnosis.MISTAKES if f'"{name}"' not in source[table_end:]
-              and f"[{name}]" not in source[table_end:]]
+    users = source[source.index("\n}\n", source.index("MISTAKES = {")):] + "".join(
+        (ROOT / "convcourse" / name).read_text() for name in ("checks.py", "exercise_checks.py"))
+    unused = [name for name in diagnosis.MISTAKES if f'"{name}"' not in users and f"[{name}]" not in users]
     assert not unused
+
+
+def test_a_likely_cause_is_written_by_the_diagnosis():
+    """Outside diagnosis.py "Likely cause" only leads a sentence that diagnose or tagged gives (so it is named)."""
+    for name in ("checks.py", "exercise_checks.py"):
+        tree = ast.parse((ROOT / "convcourse" / name).read_text())
+        parts = {id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for part in node.values}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.JoinedStr):
+                text = "".join(p.value if isinstance(p, ast.Constant) else "{}" for p in node.values)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in parts:
+                text = node.value
+            else:
+                continue
+            assert "Likely cause" not in text or text.endswith(": "), f"{name}, line {node.lineno}: {text!r}"
 
 
 @pytest.mark.parametrize("message, names", [

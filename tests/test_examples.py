@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from tiny_course import ASSIGNMENT, tiny_notebook
 
-from convcourse.grading.demo import hostile_cells, points, samples
+from convcourse.grading.demo import classic_mistakes, hostile_cells, points, samples
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,3 +108,61 @@ def test_course_notebooks_give_a_partial_score_strictly_between(assignment):
     ctx = samples.context(ROOT, assignment)
     partial = samples.build(ctx, "partial").expected
     assert 0 < partial < points.total_points(ctx.source)
+
+
+# ---------------------------------------------------------------- classic mistakes planted for the class report
+
+COURSE = ("manual_convolution", "output_dimensions", "cnn_experiments")
+
+
+def test_each_planted_mistake_is_a_named_solution_cell_of_the_course():
+    from convcourse.diagnosis import MISTAKES
+
+    cells = {points.nbgrader_meta(c).get("grade_id"): c for a in COURSE
+             for c in samples.read_notebook(ROOT / "source" / a / f"{a}.ipynb").cells}
+    for grade_id, planted in classic_mistakes.PLANTED.items():
+        assert points.is_solution_code(cells[grade_id]) and planted.tag in MISTAKES, grade_id
+
+
+def test_a_planted_answer_needs_exactly_one_variant_of_its_name():
+    from convcourse.diagnosis import Variant
+
+    assert classic_mistakes._variant([Variant(1, "a", tag="t"), Variant(1, "b", tag="t"), Variant(2, "c", tag="u")],
+                                     "t") == 1
+    for variants in ([], [Variant(1, "a", tag="t"), Variant(2, "b", tag="t")]):
+        with pytest.raises(ValueError, match=r"different answers named \[t\]"):
+            classic_mistakes._variant(variants, "t")
+
+
+def test_the_mistakes_case_of_the_tiny_course_is_its_source(ctx):
+    assert samples.build(ctx, "mistakes").expected == points.total_points(ctx.source)  # no cell to plant a mistake in
+    assert "mistakes" not in samples.DEMO_CASES + samples.HOSTILE_CASES
+
+
+@pytest.mark.parametrize("assignment", COURSE)
+def test_planted_mistakes_fail_their_tests_with_their_names(assignment):
+    """Each planted cell, run with the first test cell that reads it, fails with its mistake's name (in-process)."""
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from convcourse import checks, diagnosis
+
+    ctx = samples.context(ROOT, assignment)
+    planted_nb, planted = classic_mistakes.plant(ctx.source)
+    assert planted and set(planted) <= {points.nbgrader_meta(c).get("grade_id") for c in ctx.source.cells}
+    failing = {grade_id for _, grade_id, _ in points.tests(ctx.source)} - points.passing_tests(ctx.source, set(planted))
+    expected = samples.build(ctx, "mistakes").expected
+    assert 0 < expected < points.total_points(ctx.source)
+    cells = [c for c in planted_nb.cells if c.cell_type == "code"]
+    for grade_id, tag in planted.items():
+        cell = next(c for c in cells if points.nbgrader_meta(c).get("grade_id") == grade_id)
+        test_id = classic_mistakes.tested_by(planted_nb, grade_id)
+        test = next(c for c in cells if points.nbgrader_meta(c).get("grade_id") == test_id)
+        assert test_id in failing
+        namespace = {"np": np, "torch": torch, "nn": nn, "checks": checks, "print": lambda *a: None}
+        exec(cell.source, namespace)  # noqa: S102 - the course's own cell, with the planted slip
+        source = "\n".join(line for line in test.source.splitlines() if not line.startswith(("import importlib", "checks =")))
+        with pytest.raises(checks.CheckFailed) as failure:
+            exec(source, namespace)  # noqa: S102 - the course's own test cell
+        assert tag in diagnosis.names_in(str(failure.value)), str(failure.value)

@@ -11,7 +11,7 @@ from free_answers import hand_answers, leaks
 from test_diagnosis import CAUSE, failure, notebook_cell
 from torch import nn
 
-from convcourse import checks
+from convcourse import checks, diagnosis
 from convcourse.models import ConvModel1, count_parameters
 
 ex = checks.exercises()
@@ -143,42 +143,58 @@ def unflipped_grad(g, k):
     return conv_loops(np.pad(g, ((k.shape[0] - 1,) * 2, (k.shape[1] - 1,) * 2)), k)
 
 
-@pytest.mark.parametrize("assignment, cell, names, sentence", [
+@pytest.mark.parametrize("assignment, cell, names, sentence, tags", [
     ("manual_convolution", "mc-test-multi-by-hand", {"multi_by_hand": [[[0, -1], [0, 0]], [[2, 1], [3, 3]]]},
-     "only the first input channel is used"),
+     "only the first input channel is used", ["first-channel-only"]),
     ("manual_convolution", "mc-test-multi-by-hand", {"multi_by_hand": [[[0, -1], [0, 0]], [[-1, 2], [8, -1]]]},
-     "each filter sees only the input channel of its own number"),
+     "each filter sees only the input channel of its own number", ["own-channel-only"]),
     ("manual_convolution", "mc-test-multi-by-hand",
-     {"multi_by_hand": [[[0.5, 1], [2, 0.5]], [[0.5, 1.5], [5.5, 1]]]}, "the channels are averaged"),
+     {"multi_by_hand": [[[0.5, 1], [2, 0.5]], [[0.5, 1.5], [5.5, 1]]]}, "the channels are averaged", ["channels-averaged"]),
     ("manual_convolution", "mc-test-conv2d-multi", {"conv2d_multi": only_first_channel},
-     "only the first input channel is used"),
+     "only the first input channel is used", ["first-channel-only"]),
     ("manual_convolution", "mc-test-conv2d-unfold", {"conv2d_unfold": lambda x, w: unfold(x, w.flip(-1, -2))},
-     "the kernels are flipped"),
+     "the kernels are flipped", ["flipped-kernel"]),
     ("manual_convolution", "mc-test-conv2d-unfold", {"conv2d_unfold": mixed_weights},
-     "the weights are flattened in another order than unfold's patches"),
+     "the weights are flattened in another order than unfold's patches", ["weights-flattened-mixed"]),
     ("manual_convolution", "mc-test-conv2d-unfold", {"conv2d_unfold": swapped_reshape},
-     "height and width are swapped in the last reshape"),
+     "height and width are swapped in the last reshape", ["reshape-sides-swapped"]),
     ("manual_convolution", "mc-test-conv2d-input-grad", {"conv2d_input_grad": unflipped_grad},
-     "the kernel is not flipped"),
-    ("output_dimensions", "od-test-fields-by-hand", {"fields_by_hand": [5, 8, 10, 13]}, "the kernel sizes are added up"),
-    ("output_dimensions", "od-test-fields-by-hand", {"fields_by_hand": [5, 7, 8, 10]}, "the strides are left out"),
+     "the kernel is not flipped", ["gradient-kernel-unflipped"]),
+    ("manual_convolution", "mc-test-conv2d-input-grad", {"conv2d_input_grad": lambda g, k: conv_loops(g, k[::-1, ::-1])},
+     "returns an array of shape (0, 0); dL/dx has the input's shape (H_out + kh - 1, W_out + kw - 1) = (4, 4)",
+     ["gradient-padding-short"]),
+    ("manual_convolution", "mc-test-conv2d-input-grad",
+     {"conv2d_input_grad": lambda g, k: conv_loops(np.pad(g, 1), k[::-1, ::-1])}, "g is padded by (k - 1) // 2",
+     ["gradient-padding-short"]),
+    ("output_dimensions", "od-test-fields-by-hand", {"fields_by_hand": [5, 8, 10, 13]}, "the kernel sizes are added up",
+     ["field-kernels-added"]),
+    ("output_dimensions", "od-test-fields-by-hand", {"fields_by_hand": [5, 7, 8, 10]}, "the strides are left out",
+     ["field-strides-left-out"]),
     ("output_dimensions", "od-test-fields-by-hand", {"fields_by_hand": [5, 7, 9, 13]},
-     "each layer's own stride is applied before its kernel"),
-    ("output_dimensions", "od-test-fields-by-hand", {"fields_by_hand": [4, 6, 7, 11]}, "the field starts at 0"),
-    ("output_dimensions", "od-test-fields-by-hand", {"fields_by_hand": [5, 7, 7, 9]}, "the pooling layer is left out"),
+     "each layer's own stride is applied before its kernel", ["field-stride-too-early"]),
+    ("output_dimensions", "od-test-fields-by-hand", {"fields_by_hand": [4, 6, 7, 11]}, "the field starts at 0",
+     ["field-starts-at-zero"]),
+    ("output_dimensions", "od-test-fields-by-hand", {"fields_by_hand": [5, 7, 7, 9]}, "the pooling layer is left out",
+     ["field-pool-left-out"]),
     ("output_dimensions", "od-test-receptive-field", {"receptive_field": lambda layers: 1 + sum(k - 1 for k, _ in layers)},
-     "the strides are left out"),
+     "the strides are left out", ["field-strides-left-out"]),
+    # 11 on the first visible stack is also the early-stride slip's answer: the other stacks tell them apart
+    ("output_dimensions", "od-test-receptive-field", {"receptive_field": lambda layers: sum(k for k, _ in layers)},
+     "the kernel sizes are added up", ["field-kernels-added"]),
     ("output_dimensions", "od-test-param-counts",
      {"param_counts": {"linear": 802816, "linear_no_pool": 3211264, "gap_head": 62730}},
-     "Likely cause (linear): the biases are left out"),
+     "Likely cause (linear): the biases are left out", ["biases-left-out", "gap-not-averaged"]),
     ("output_dimensions", "od-test-conv-parameters",
-     {"conv_parameters": lambda i, o, k, bias=True: o * k[0] * k[1] + o * bias}, "the input channels are left out"),
+     {"conv_parameters": lambda i, o, k, bias=True: o * k[0] * k[1] + o * bias}, "the input channels are left out",
+     ["count-input-channels-left-out"]),
     ("output_dimensions", "od-test-conv-parameters",
-     {"conv_parameters": lambda i, o, k, bias=True: o * i * k[0] * k[1] + o}, "bias=False means the layer has none"),
+     {"conv_parameters": lambda i, o, k, bias=True: o * i * k[0] * k[1] + o}, "bias=False means the layer has none",
+     ["biases-counted-without-bias"]),
 ])
-def test_classic_mistakes_are_named_without_a_hand_answer(assignment, cell, names, sentence):
+def test_classic_mistakes_are_named_without_a_hand_answer(assignment, cell, names, sentence, tags):
     message = failure(assignment, cell, **names)
     assert "Likely cause" in message and sentence in message, message
+    assert diagnosis.names_in(message) == tags  # the names the class report counts
     no_answer_in(message)
 
 
@@ -189,8 +205,18 @@ def test_mistakes_that_need_their_own_cases_are_named():
     # a count that is another question's answer is the student's own number: named, but not checked for leaks
     message = failure("output_dimensions", "od-test-param-counts",
                       param_counts={"linear": 3211392, "linear_no_pool": 3211392, "gap_head": 330})
-    assert message.endswith("Likely cause (linear): the maps are counted before the 2x2 max pool halves them "
-                            "(32 x 14 x 14 values reach the Linear layer).")
+    assert message.endswith("Likely cause (linear): the maps are counted before the 2x2 max pool halves their height "
+                            "and width: count what leaves the pool [counted-before-pool].")
+
+
+@pytest.mark.parametrize("cell, names, text", [
+    ("mc-test-multi-by-hand", {"multi_by_hand": [[1, 2], [4, 1]]}, "multi_by_hand is one matrix (rows, columns); it "
+     "should be a list of feature maps, one per output channel (channels, rows, columns)"),
+    ("mc-test-conv2d-multi", {"conv2d_multi": lambda x, w: multi(x, w)[0]}, "the result of conv2d_multi is one matrix"),
+])
+def test_a_single_matrix_for_feature_maps_is_said_plainly(cell, names, text):
+    message = failure("manual_convolution", cell, **names)
+    assert text in message and "every row must itself be a list" not in message, message
 
 
 def test_hand_answers_are_never_printed_by_their_checks():

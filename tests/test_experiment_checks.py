@@ -5,6 +5,7 @@ import re
 
 import pytest
 import torch
+from test_diagnosis import named
 from torch import nn
 
 import convcourse.checks as checks
@@ -21,7 +22,7 @@ def net(*layers: nn.Module) -> nn.Sequential:
 def message(check, *args, **kwargs) -> str:
     with pytest.raises(checks.CheckFailed) as failure:
         check(*args, **kwargs)
-    return str(failure.value)
+    return named(str(failure.value))
 
 
 # ---------------------------------------------------------------- first_try: the shrink seen before padding
@@ -89,17 +90,18 @@ def test_another_change_besides_dropout_is_named():
     pool = layers_of(*POOL)
     wider = layers_of(*POOL[:4], nn.Dropout(0.3), nn.Linear(32 * 14 * 14, 256), nn.ReLU(), nn.Linear(256, 10))
     text = message(checks.check_same_layers, "dropout_model", wider, "pool_model", pool, "Dropout")
-    assert "layer 4 of dropout_model is nn.Linear(in_features=6272, out_features=256, bias=True) where pool_model " \
-           "has nn.Linear(in_features=6272, out_features=128, bias=True)" in text
+    assert "dropout_model has nn.Linear(in_features=6272, out_features=256, bias=True) at dropout_model[5] where " \
+           "pool_model has nn.Linear(in_features=6272, out_features=128, bias=True) at pool_model[4]" in text
+    assert diagnosis.names_in(text) == ["comparison-changes-more"]  # counted in the class report
     shorter = layers_of(nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten(), nn.Dropout(0.3),
                         nn.Linear(32 * 14 * 14, 10))
-    assert "is nn.Linear(in_features=6272, out_features=10, bias=True) where pool_model has nn.Linear(in_features=" \
-           "6272, out_features=128" in message(checks.check_same_layers, "dropout_model", shorter, "pool_model", pool,
-                                               "Dropout")
+    shorter_text = message(checks.check_same_layers, "dropout_model", shorter, "pool_model", pool, "Dropout")
+    assert "has nn.Linear(in_features=6272, out_features=10, bias=True) at dropout_model[5] where pool_model has " \
+           "nn.Linear(in_features=6272, out_features=128" in shorter_text
     longer = layers_of(*POOL[:4], nn.Dropout(0.3), *POOL[4:6], nn.Linear(128, 128), nn.ReLU(), POOL[6])
-    assert "layer 6 of dropout_model is nn.Linear(in_features=128, out_features=128, bias=True) where pool_model has " \
-           "nn.Linear(in_features=128, out_features=10" in message(checks.check_same_layers, "dropout_model", longer,
-                                                                   "pool_model", pool, "Dropout")
+    longer_text = message(checks.check_same_layers, "dropout_model", longer, "pool_model", pool, "Dropout")
+    assert "dropout_model has nn.Linear(in_features=128, out_features=128, bias=True) at dropout_model[7] where " \
+           "pool_model has nn.Linear(in_features=128, out_features=10, bias=True) at pool_model[6]" in longer_text
     assert "at least 1 nn.Dropout" in message(checks.check_same_layers, "dropout_model", pool, "pool_model", pool,
                                               "Dropout")
 
@@ -170,22 +172,25 @@ def test_right_answers_pass_every_random_case():
     assert cases == checks.random_shift_cases(seed=5, count=40)
 
 
-@pytest.mark.parametrize("wrong, cause", [
-    (lambda x, dy, dx: torch.roll(x, (dy, dx), dims=(2, 3)), "torch.roll wraps around"),
-    (lambda x, dy, dx: torch.roll(x, (dy, dx), dims=(-2, -1)), "torch.roll wraps around"),
-    (replicate, "repeat the edge row or column"),
-    (lambda x, dy, dx: shift(x, -dy, -dx), "the digit moves the wrong way"),
-    (lambda x, dy, dx: shift(x, dx, dy), "dy and dx are swapped"),
-    (lambda x, dy, dx: shift(x, dy, 0), "the shift by dx is missing"),
-    (lambda x, dy, dx: shift(x.permute(0, 3, 1, 2), dy, dx).permute(0, 2, 3, 1), "the shift moves the wrong axes"),
-    (lambda x, dy, dx: torch.roll(x, (dy, dx), dims=(1, 2)), "the shift moves the wrong axes"),
-    (lambda x, dy, dx: x.clone(), "the images come back unmoved"),
+@pytest.mark.parametrize("wrong, cause, tag", [
+    (lambda x, dy, dx: torch.roll(x, (dy, dx), dims=(2, 3)), "torch.roll wraps around", "shift-wraps-around"),
+    (lambda x, dy, dx: torch.roll(x, (dy, dx), dims=(-2, -1)), "torch.roll wraps around", "shift-wraps-around"),
+    (replicate, "repeat the edge row or column", "shift-repeats-edge"),
+    (lambda x, dy, dx: shift(x, -dy, -dx), "the digit moves the wrong way", "shift-wrong-direction"),
+    (lambda x, dy, dx: shift(x, dx, dy), "dy and dx are swapped", "shift-dy-dx-swapped"),
+    (lambda x, dy, dx: shift(x, dy, 0), "the shift by dx is missing", "shift-rows-only"),
+    (lambda x, dy, dx: shift(x, 0, dx), "the shift by dy is missing", "shift-columns-only"),
+    (lambda x, dy, dx: shift(x.permute(0, 3, 1, 2), dy, dx).permute(0, 2, 3, 1), "the shift moves the wrong axes",
+     "shift-wrong-axes"),
+    (lambda x, dy, dx: torch.roll(x, (dy, dx), dims=(1, 2)), "the shift moves the wrong axes", "shift-wrong-axes"),
+    (lambda x, dy, dx: x.clone(), "the images come back unmoved", "shift-unmoved"),
 ])
-def test_classic_mistakes_are_named(wrong, cause):
+def test_classic_mistakes_are_named(wrong, cause, tag):
     text = message(checks.check_shift, wrong, [checks.ShiftCase((2, 3, 5, 6), 2, -1, 7)])
     assert text.startswith("on images of shape (2, 3, 5, 6) moved by dy=2, dx=-1: ")
     assert re.search(r"the first at image \d, channel \d, row \d, column \d: you have [\d.]+, expected [\d.]+", text)
     assert f"{CAUSE} " in text and cause in text.splitlines()[-1]
+    assert diagnosis.names_in(text) == [tag]  # the name the class report counts
 
 
 def test_other_failures_say_what_is_wrong():

@@ -7,7 +7,9 @@ autograded score is computed from those notebooks' points.
 Demo cases: ``full`` (the source, solutions and nbgrader metadata intact: every point), ``blank``
 (the release unchanged: 0) and ``partial`` (the first half of the solution cells done, the rest as
 released; only tests that do not depend on the unfinished cells pass, found by following names
-from cell to cell).
+from cell to cell). ``mistakes`` is the source with the classic mistakes of
+:mod:`convcourse.grading.demo.classic_mistakes` planted (scored like ``partial``: the tests that read a
+planted cell fail), for the class report to count.
 
 Hostile and broken cases: loops (interruptible, and one that ignores interrupts), ``sys.exit``,
 ``os._exit``, a kernel killing itself, a memory bomb, network access, writing outside its folder and
@@ -28,6 +30,7 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
 
+from convcourse.grading.demo import classic_mistakes
 from convcourse.grading.demo.hostile_cells import (
     KILL,
     LOOP,
@@ -52,6 +55,7 @@ from convcourse.grading.demo.points import (
 )
 
 DEMO_CASES = ("full", "blank", "partial")
+MISTAKE_CASES = ("mistakes",)  # not in the demo: a class for the report (tests/test_class_report.py grades it)
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,12 @@ def _partial_case(ctx: Context) -> tuple[dict[str, bytes], float]:
     return _files(ctx, nb), expected
 
 
+def _mistakes(ctx: Context) -> tuple[dict[str, bytes], float]:
+    nb, planted = classic_mistakes.plant(_blank_outputs(ctx.source))
+    passing = passing_tests(ctx.source, set(planted))
+    return _files(ctx, nb), sum(points for _, grade_id, points in tests(ctx.source) if grade_id in passing)
+
+
 def _edited_tests(ctx: Context) -> tuple[dict[str, bytes], float]:
     nb = _blank_outputs(ctx.release)
     for cell in nb.cells:
@@ -208,6 +218,7 @@ CASES: dict[str, tuple[Builder, str]] = {
     "full": (_full, "the source notebook: every answer right"),
     "blank": (_blank, "the release, unchanged"),
     "partial": (_partial_case, "first half of the solution cells done, the rest as released"),
+    "mistakes": (_mistakes, "the source with classic mistakes planted (a flipped kernel, ...): their tests fail"),
     "loop": (lambda c: _hostile(c, c.source, LOOP, "middle", survives=True),
              "an infinite loop in the middle: interrupted after the cell time limit, the rest still runs"),
     "stubborn_loop": (lambda c: _hostile(c, c.source, STUBBORN_LOOP, "middle", survives=False),
@@ -239,7 +250,7 @@ CASES: dict[str, tuple[Builder, str]] = {
     "not_json": (lambda c: ({f"{c.assignment}.ipynb": b'{"cells": [ this is not json'}, 0.0),
                  "a notebook file that is not valid JSON"),
 }
-HOSTILE_CASES = tuple(name for name in CASES if name not in DEMO_CASES)
+HOSTILE_CASES = tuple(name for name in CASES if name not in DEMO_CASES + MISTAKE_CASES)
 
 
 def read_notebook(path: Path) -> NotebookNode:
