@@ -226,8 +226,11 @@ def check_conv2d_input_grad(fn: Callable, cases: Sequence[GradCase], *, name: st
 # ---------------------------------------------------------------- receptive fields
 
 
-def field_reference(layers: Sequence[tuple[int, int]]) -> list[int]:
-    """The receptive field after each (kernel_size, stride) layer, from a private copy of convcourse.shapes."""
+def _field_reference(layers: Sequence[tuple[int, int]]) -> list[int]:
+    """The receptive field after each (kernel_size, stride) layer, from a private copy of convcourse.shapes.
+
+    Private, like every oracle of a hand task here: the checks call it, a notebook never should.
+    """
     return checks.private_shapes().receptive_fields(layers)
 
 
@@ -241,7 +244,7 @@ def _as_count(what: str, value: Any) -> int:
 
 def check_fields_by_hand(answer: Any, *, name: str = "fields_by_hand") -> None:
     """Check the receptive field after each layer of RF_STACK; wrong entries are named, right values never."""
-    want = field_reference(RF_STACK)
+    want = _field_reference(RF_STACK)
     if not isinstance(answer, (list, tuple)) or len(answer) != len(want):
         raise CheckFailed(f"{name} should be a list of {len(want)} whole numbers, one per layer, not {answer!r}")
     got = [_as_count(f"{name}[{i}]", v) for i, v in enumerate(answer)]
@@ -264,7 +267,7 @@ def check_receptive_field(fn: Callable, cases: Sequence[Sequence[tuple[int, int]
     """Check ``fn(layers)`` (a list of (kernel_size, stride) pairs) returns the last layer's receptive field."""
     for layers in cases:
         layers = [tuple(layer) for layer in layers]
-        want = field_reference(layers)[-1]
+        want = _field_reference(layers)[-1]
         got = _as_count(f"{name}({layers})", checks.call_student(name, fn, ([*layers],), f"the layers {layers}"))
         if got != want:
             raise CheckFailed(f"{name}({layers}) gives {got}; the right answer is {want}" + _explain(
@@ -275,7 +278,7 @@ def check_receptive_field(fn: Callable, cases: Sequence[Sequence[tuple[int, int]
 # ---------------------------------------------------------------- parameter counts
 
 
-def parameter_answers() -> dict[str, int]:
+def _parameter_answers() -> dict[str, int]:
     """The parameter-count questions, worked out with a private copy of convcourse.shapes (ConvModel1's layers)."""
     shapes = checks.private_shapes()
     conv, head = shapes.Conv2dSpec(32, 5, padding=2), shapes.LinearSpec(128)
@@ -287,23 +290,26 @@ def parameter_answers() -> dict[str, int]:
 
 def _count_mistakes() -> dict[str, list]:
     """For each question, the classic wrong counts: Variants of plain ints."""
-    d, answers = _diagnosis(), parameter_answers()
-    before = "the maps are counted before the 2x2 max pool halves them (32 x 14 x 14 values reach the Linear layer)"
-    after = "the maps are counted as if pooled; without the pool 32 x 28 x 28 values reach the Linear layer"
-    return {"linear": d.count_variants(32 * 14 * 14, 128, 1, 1, linear=True) + [d.Variant(answers["linear_no_pool"], before),
-                                                                   d.Variant(14 * 14 * 128 + 128, "one channel is "
-                                                                             "counted: all 32 maps are flattened")],
-            "linear_no_pool": d.count_variants(32 * 28 * 28, 128, 1, 1, linear=True) + [d.Variant(answers["linear"], after)],
+    d, answers = _diagnosis(), _parameter_answers()
+    # each names the slip without the number of values that reach the Linear layer: that is half the answer
+    before = "the maps are counted before the 2x2 max pool halves their height and width: count what leaves the pool"
+    after = "the maps are counted as if pooled; without the pool the maps reach the Linear layer at full size"
+    return {"linear": d.count_variants(32 * 14 * 14, 128, 1, 1, linear=True) + [
+                d.Variant(answers["linear_no_pool"], before),
+                d.Variant(14 * 14 * 128 + 128, "one map is counted: Flatten puts the values of every feature map in a "
+                          "row")],
+            "linear_no_pool": d.count_variants(32 * 28 * 28, 128, 1, 1, linear=True) + [
+                d.Variant(answers["linear"], after)],
             "gap_head": d.count_variants(32, 10, 1, 1, linear=True) + [
                 d.Variant(32 * 14 * 14 * 10 + 10, "the maps are not averaged: global average pooling leaves one "
-                          "value per channel, 32 in all"),
-                d.Variant(32 * 128 + 128 + 128 * 10 + 10, "the hidden Linear(.., 128) is kept; the head is the one "
-                          "Linear(32, 10)")]}
+                          "value per feature map"),
+                d.Variant(32 * 128 + 128 + 128 * 10 + 10, "the hidden Linear(.., 128) is kept; the head replaces "
+                          "everything after the pool, so one Linear layer gives the 10 scores")]}
 
 
 def check_parameter_counts(answers: Any, *, name: str = "param_counts") -> None:
     """Check the parameter-count dict, naming each wrong count without giving the right one away."""
-    want = parameter_answers()
+    want = _parameter_answers()
     problems, parsed = checks.answer_entries(answers, list(want), lambda key, value: _as_count("the count", value),
                                              lambda key: f"{name}[{key!r}]", f"{name} should be a dict {{question: count}}")
     causes = []
