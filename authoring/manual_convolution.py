@@ -26,10 +26,10 @@ CELLS = [
     **How this notebook works.** Grey cells with a lock are read-only: run them, don't edit them.
     Cells that say `# YOUR CODE HERE` (or *YOUR ANSWER HERE*) are yours: replace the
     `raise NotImplementedError()` line with your answer. After each of your cells comes a test cell;
-    run it to check your work. A test that passes prints one line saying so; a failure says what is
-    wrong. Some test cells also contain hidden cases that only run when your notebook is graded, so
-    make your functions work in general, not just on the visible examples. Run the cells from top
-    to bottom (*Run → Run All Cells* is fine).
+    run it to check your work. A test cell that passes prints a line saying so (a cell of hidden
+    cases prints nothing); one that fails ends in an error that says what is wrong. Those hidden
+    cases only run when your notebook is graded, so make your functions work in general, not just
+    on the visible examples. Run the cells from top to bottom (*Run → Run All Cells* is fine).
     """),
     given("""
     import matplotlib.pyplot as plt

@@ -20,9 +20,9 @@ CELLS = [
 
     **How this notebook works.** Locked cells are read-only: run them. Replace
     `raise NotImplementedError()` in the cells marked `# YOUR CODE HERE` with your own code, then
-    run the test cell below it: a test that passes prints one line saying so, a failure explains
-    what is wrong. Some test cells contain extra hidden cases that run only when your
-    notebook is graded. Run everything from top to bottom.
+    run the test cell below it: a test cell that passes prints a line saying so (a cell of hidden
+    cases prints nothing), one that fails ends in an error that explains what is wrong. The hidden
+    cases run only when your notebook is graded. Run everything from top to bottom.
     """),
     given("""
     import torch

@@ -237,6 +237,9 @@ def course_grid(name: str) -> Matrix:
     return as_matrix(name, getattr(private_module("convviz"), name))
 
 
+# The test cells of notebooks released before issue 21's review call example_input and example_kernel (with
+# conv2d_reference); today's compute Tasks 1 and 2 inside their checks, because a test cell that spelled out the
+# oracle's call would show a student the one line that prints the answer.
 def example_input() -> Matrix:
     """The course's 5x5 example input (``convcourse.widgets.EXAMPLE_INPUT``), from a private copy."""
     return course_grid("EXAMPLE_INPUT")
@@ -247,8 +250,6 @@ def example_kernel() -> Matrix:
     return course_grid("EXAMPLE_KERNEL")
 
 
-# Tasks 1 and 2 are computed inside their checks: a test cell that spelled out the oracle's call would show a
-# student the one line that prints the answer.
 def check_conv_by_hand(answer: Any, *, name: str = "conv_by_hand") -> None:
     """Check Task 1, the example input convolved with the example kernel by hand; wrong entries named, values never."""
     check_matrix(name, answer, conv2d_reference(example_input(), example_kernel()), reveal=False)

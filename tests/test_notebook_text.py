@@ -144,3 +144,12 @@ def test_no_explanation_is_a_wall_of_text(assignment):
     long = {c.id: len(c.source.split()) for c in source(assignment).cells if c.cell_type == "markdown"
             and not nbgrader_meta(c).get("solution") and len(c.source.split()) > MAX_WORDS}
     assert not long, f"{assignment}: split these cells (words): {long}"
+
+
+@pytest.mark.parametrize("assignment", HAND_NOTEBOOKS)
+def test_a_passing_test_cell_says_so_unless_it_holds_hidden_cases(assignment):
+    """The introduction promises a line from every passing test cell except the cells of hidden cases."""
+    assert "passes prints a line saying so (a cell of hidden cases prints nothing)" in prose(assignment)
+    tests = [c for c in source(assignment).cells if nbgrader_meta(c).get("grade") and c.cell_type == "code"]
+    silent = [nbgrader_meta(c)["grade_id"] for c in tests if ("print(" in c.source) == ("HIDDEN TESTS" in c.source)]
+    assert tests and not silent, silent
