@@ -1,10 +1,10 @@
 """No released notebook shows the answer of a graded hand task by itself.
 
 Every release notebook runs as a student who answers nothing runs it (its solution cells raise
-NotImplementedError; errors allowed); the hand notebooks run twice more: with the hand tasks filled
-in wrong (zeros in the answer's form, so the cells that use the answers run as well), and with the
-student's functions written (the source's solutions) while the hand answers stay empty, so the
-locked cells that call a working function run too. Then every widget is driven to its end: buttons
+NotImplementedError; errors allowed); the hand notebooks run twice more: with the student's
+functions written (the source's solutions) while the hand answers stay empty, so the locked cells
+that call a working function run too, and with the functions written and the hand tasks filled in
+wrong (zeros in the answer's form), so the cells that use the answers run as well. Then every widget is driven to its end: buttons
 pressed, players and sliders moved to their last step, every option of a dropdown chosen, every step
 of a convolution visualiser shown. No output, widget state or cell text may contain the answer of
 any hand task of any notebook.
@@ -84,10 +84,10 @@ print("DRIVEN " + _json.dumps({"instruments": len(_instruments), "widgets": len(
 def run_as_student(assignment: str, folder: Path, *, answers: str) -> tuple[nbformat.NotebookNode, dict]:
     """The release notebook executed with errors allowed, and what the widget driver reported.
 
-    ``answers="released"`` leaves every solution cell as released; ``answers="wrong"`` fills the hand
-    tasks with well-formed wrong answers (zeros), so the cells that use them run too;
-    ``answers="functions"`` fills every other solution cell (the functions) from source/ and leaves the
-    hand tasks as released, so the cells that use a working function run too.
+    ``answers="released"`` leaves every solution cell as released; ``answers="functions"`` fills every
+    solution cell but the hand tasks (the functions) from source/ and leaves the hand tasks as released,
+    so the cells that use a working function run too; ``answers="wrong"`` fills the functions as well and
+    the hand tasks with well-formed wrong answers (zeros), so the cells that use them run too.
     """
     notebook = nbformat.read(ROOT / "release" / assignment / f"{assignment}.ipynb", as_version=4)
     solutions = {nbgrader_meta(c)["grade_id"]: c.source for c in source_notebook(assignment).cells if is_solution_code(c)}
@@ -96,7 +96,7 @@ def run_as_student(assignment: str, folder: Path, *, answers: str) -> tuple[nbfo
         values = hand_cells().get((assignment, grade_id))
         if is_solution_code(cell) and values and answers == "wrong":
             cell.source = "\n".join(f"{name} = {wrong(value)!r}" for name, value in values.items())
-        elif is_solution_code(cell) and not values and answers == "functions":
+        elif is_solution_code(cell) and not values and answers in ("functions", "wrong"):
             cell.source = solutions[grade_id]
     notebook.cells.append(nbformat.v4.new_code_cell(DRIVE_WIDGETS))
     NotebookClient(notebook, kernel_name="python3", allow_errors=True, timeout=600,
