@@ -450,8 +450,8 @@ def check_shape_answers(answers: Any, numbers: Sequence[int], cases: dict[int, S
             causes.setdefault(_shape_mistake(got, cases[number], reveal=False), []).append(number)
     if problems:  # one diagnosis line per mistake, naming the cases it explains; nothing that says which are invalid
         raise CheckFailed(f"{len(problems)} of {len(numbers)} answers need another look:\n" + "\n".join(problems)
-                          + "".join(_explain(lambda m=mistake: m, f"Likely cause (case{'s' * (len(cases) > 1)} "
-                                             f"{', '.join(map(str, cases))}): ") for mistake, cases in causes.items()))
+                          + "".join(_explain(lambda m=mistake: m, f"Likely cause (case{'s' * (len(which) > 1)} "
+                                             f"{', '.join(map(str, which))}): ") for mistake, which in causes.items()))
 
 
 def _shape_mistake(got: tuple | None, case: ShapeCase, *, reveal: bool) -> str:
