@@ -4,10 +4,10 @@ Every release notebook runs as a student who answers nothing runs it (its soluti
 NotImplementedError; errors allowed); the hand notebooks run twice more: with the student's
 functions written (the source's solutions) while the hand answers stay empty, so the locked cells
 that call a working function run too, and with the functions written and the hand tasks filled in
-wrong (zeros in the answer's form), so the cells that use the answers run as well. Then every widget is driven to its end: buttons
-pressed, players and sliders moved to their last step, every option of a dropdown chosen, every step
-of a convolution visualiser shown. No output, widget state or cell text may contain the answer of
-any hand task of any notebook.
+wrong (zeros in the answer's form), so the cells that use the answers run as well. Then every
+widget is driven to its end: buttons pressed, players and sliders moved to their last step, every
+option of a dropdown chosen, every step of a convolution visualiser shown. No output, widget state
+or cell text may contain the answer of any hand task of any notebook.
 The answers come from source/ and are looked for in every format (free_answers.py says how).
 
 Runtime on 2 shared cores: 4-10 s per run of a hand notebook (a kernel, torch, the widgets); the
