@@ -21,14 +21,15 @@ CELLS = [
     5. compute a convolution as one matrix product (`unfold`), the way libraries do, and
     6. work out the gradient of a convolution with respect to its input, which brings back the
        kernel flip that PyTorch's convolution leaves out.
-
+    """),
+    given_md("""
     **How this notebook works.** Grey cells with a lock are read-only: run them, don't edit them.
     Cells that say `# YOUR CODE HERE` (or *YOUR ANSWER HERE*) are yours: replace the
     `raise NotImplementedError()` line with your answer. After each of your cells comes a test cell;
-    run it to check your work. Silence means it passed; a failure says what is wrong. Some test cells
-    also contain hidden cases that only run when your notebook is graded, so make your functions
-    work in general, not just on the visible examples. Run the cells from top to bottom
-    (*Run → Run All Cells* is fine).
+    run it to check your work. A test cell that passes prints a line saying so (a cell of hidden
+    cases prints nothing); one that fails ends in an error that says what is wrong. Those hidden
+    cases only run when your notebook is graded, so make your functions work in general, not just
+    on the visible examples. Run the cells from top to bottom (*Run → Run All Cells* is fine).
     """),
     given("""
     import matplotlib.pyplot as plt
@@ -64,27 +65,30 @@ CELLS = [
     given_md("""
     ## One output number, worked out
 
-    Place the kernel over the top-left 3x3 patch of `x`, multiply each kernel weight with the input
-    value underneath it, and add the nine products:
+    So that the numbers of `x` stay yours to work out, here is one entry on another 5x5 input: the
+    0/1 image of the original lab's animated example (`GIF_INPUT`, in the visualiser below), with
+    your kernel `k`. Place the kernel over the image's top-left 3x3 patch, multiply each kernel
+    weight with the value underneath it, and add the nine products:
 
-    | patch of `x` | kernel `k` | products |
+    | patch of the image | kernel `k` | products |
     | :-: | :-: | :-: |
-    | 1 0 2 | 1 0 -1 | 1 0 -2 |
-    | 0 1 3 | 2 1 0 | 0 1 0 |
-    | 2 1 0 | 0 -1 1 | 0 -1 0 |
+    | 1 1 1 | 1 0 -1 | 1 0 -1 |
+    | 0 1 1 | 2 1 0 | 0 1 0 |
+    | 0 0 1 | 0 -1 1 | 0 0 1 |
 
-    The products add up to 1 + 0 - 2 + 0 + 1 + 0 + 0 - 1 + 0 = **-1**: the top-left entry of the
+    The products add up to 1 + 0 - 1 + 0 + 1 + 0 + 0 + 0 + 1 = **2**: the top-left entry of that
     output. Now shift the kernel one column to the right and repeat, until it reaches the right
     edge; then go back to the left, one row down.
 
     How big is the output? Along one side the kernel fits in (5 - 3) / 1 + 1 = 3 positions, so the
-    feature map is 3x3.
-
-    The visualiser below shows every step of the same computation on the lab's own animated
-    example: a 0/1 image of the same size and an X-shaped kernel (the Stanford animation the
-    original lab links to). Press play, or drag the slider, and watch which patch of the input each
-    output entry comes from and how its sum is made. It is not your input, so its numbers are not
-    your answer. Change the stride and padding there too and see the output grow and shrink;
+    feature map is 3x3, for the image and for your `x` alike.
+    """),
+    given_md("""
+    The visualiser below shows every step of a convolution on the lab's animated example: the same
+    0/1 image and its X-shaped kernel (the Stanford animation the original lab links to). Press
+    play, or drag the slider, and watch which patch of the input each output entry comes from and
+    how its sum is made. It is not your input, so its numbers are not your answer. Change the
+    stride and padding there too and see the output grow and shrink;
     [conv_arithmetic](https://github.com/vdumoulin/conv_arithmetic) by Vincent Dumoulin animates
     the same settings (and more) for larger grids.
     """),
@@ -94,19 +98,18 @@ CELLS = [
     given_md("""
     ## Task 1: the whole feature map (2 points)
 
-    Compute all nine entries of the 3x3 output on paper, then write them below as a list of three
-    rows, each row a list of three numbers. The top-left entry is the -1 from above.
-    For example, `[[-1, 2, 3], [4, 5, 6], [7, 8, 9]]` has the right form (but the wrong numbers).
+    Compute all nine entries of the 3x3 output of `x` and `k` on paper, then write them below as a
+    list of three rows, each row a list of three numbers. For example,
+    `[[1, 2, 3], [4, 5, 6], [7, 8, 9]]` has the right form (but the wrong numbers).
     """),
     solution("mc-conv-by-hand", """
-    # conv_by_hand = [[-1, ..., ...], [..., ..., ...], [..., ..., ...]]
+    # conv_by_hand = [[..., ..., ...], [..., ..., ...], [..., ..., ...]]
     ### BEGIN SOLUTION
     conv_by_hand = [[-1, 5, 9], [3, 4, 1], [3, 0, 3]]
     ### END SOLUTION
     """),
     tests("mc-test-conv-by-hand", 2,"""
-    expected = checks.conv2d_reference(checks.example_input(), checks.example_kernel())
-    checks.check_matrix("conv_by_hand", conv_by_hand, expected, reveal=False)
+    checks.check_conv_by_hand(conv_by_hand)
     print("conv_by_hand is right")
     """),
     given_md("""
@@ -131,8 +134,7 @@ CELLS = [
     ### END SOLUTION
     """),
     tests("mc-test-pool-by-hand", 1,"""
-    conv = checks.conv2d_reference(checks.example_input(), checks.example_kernel())
-    checks.check_matrix("pool_by_hand", pool_by_hand, checks.maxpool2d_reference(conv, 2, 2), reveal=False)
+    checks.check_pool_by_hand(pool_by_hand)
     print("pool_by_hand is right")
     """),
     given_md("""
@@ -201,10 +203,12 @@ CELLS = [
         ### END SOLUTION
     """),
     given_md("""
-    Try it on the example before running the tests: it should reproduce your hand calculation.
+    Try it on the visualiser's example before running the tests: it should give the output the
+    visualiser shows at the end of its animation.
     """),
     given("""
-    conv2d_naive(x, k)
+    gif, gif_k = np.array(GIF_INPUT, dtype=float), np.array(GIF_KERNEL, dtype=float)  # the visualiser's input, kernel
+    conv2d_naive(gif, gif_k)
     """),
     tests("mc-test-conv2d-visible", 2,"""
     checks.check_conv2d(conv2d_naive, [
@@ -250,7 +254,7 @@ CELLS = [
         ### END SOLUTION
     """),
     given("""
-    maxpool2d(conv2d_naive(x, k), 2, 2)  # your Task 2 answer, computed
+    maxpool2d(conv2d_naive(gif, gif_k), 2, 2)  # the visualiser's output, pooled as in Task 2
     """),
     tests("mc-test-maxpool2d-visible", 2,"""
     checks.check_maxpool2d(maxpool2d, [
@@ -276,20 +280,23 @@ CELLS = [
 
     Task 1's kernel is really a filter of shape `(1, 3, 3)`: one 3x3 kernel for the one channel of
     a grey image. A colour image has 3 channels, and the feature maps after a first convolutional
-    layer have as many channels as it has filters (32 in the next notebook). A filter then has
-    the shape `(C_in, kh, kw)`: **one kernel per input channel**. It slides over all channels at
-    once, each kernel over its own channel, and adds everything up (plus one bias, left out here),
-    so each filter gives one output channel whatever `C_in` is:
+    layer have as many channels as it has filters (32 in the convolutional models of the third
+    notebook, *cnn_experiments*). A filter then has the shape `(C_in, kh, kw)`: **one kernel per
+    input channel**. It slides over all channels at once, each kernel over its own channel, and
+    adds everything up (plus one bias, left out here), so each filter gives one output channel
+    whatever `C_in` is:
 
     $$\\text{out}[o] = \\sum_{c} \\text{conv}(x[c],\\ w[o, c])$$
 
     A layer of `C_out` filters stores its weights as one array of shape `(C_out, C_in, kh, kw)`:
     exactly the shape of `nn.Conv2d(C_in, C_out, (kh, kw)).weight`.
-
-    Below, `x2` has 2 channels of 3x3 and `w2` holds 2 filters of shape `(2, 2, 2)`. One entry,
-    worked out: `out[0][0, 0]` takes the top-left 2x2 patch of each channel. Channel 0 gives
-    1·1 + 2·0 + 0·0 + 1·(-1) = 0 with `w2[0, 0]`, channel 1 gives 0·2 + 1·1 + 2·0 + 0·0 = 1 with
-    `w2[0, 1]`, so `out[0][0, 0]` = 0 + 1 = **1**.
+    """),
+    given_md("""
+    Below, `x2` has 2 channels of 3x3 and `w2` holds 2 filters of shape `(2, 2, 2)`. One entry of
+    filter 0, worked out on another input whose top-left 2x2 patches are `[[3, 1], [2, 1]]` in
+    channel 0 and `[[1, 3], [2, 0]]` in channel 1: channel 0 gives 3·1 + 1·0 + 2·0 + 1·(-1) = 2 with
+    `w2[0, 0]`, channel 1 gives 1·2 + 3·1 + 2·0 + 0·0 = 5 with `w2[0, 1]`, so that entry is
+    2 + 5 = **7**. Your `x2` works the same way, patch by patch and filter by filter.
     """),
     given("""
     x2 = np.array(MULTI_INPUT, dtype=float)    # (C_in, H, W) = (2, 3, 3)
@@ -305,7 +312,7 @@ CELLS = [
     Work out the whole output by hand: 2 output channels of 2x2, one list of rows per channel.
     """),
     solution("mc-multi-by-hand", """
-    # multi_by_hand = [[[1, ...], [..., ...]], [[..., ...], [..., ...]]]  # channel 0, then channel 1
+    # multi_by_hand = [[[..., ...], [..., ...]], [[..., ...], [..., ...]]]  # channel 0, then channel 1
     ### BEGIN SOLUTION
     multi_by_hand = [[[1, 2], [4, 1]], [[1, 3], [11, 2]]]
     ### END SOLUTION

@@ -12,7 +12,7 @@ CELLS = [
     this notebook you will
 
     1. learn the output-size formula for `nn.Conv2d`,
-    2. use it on seven layers written down on paper (two of them cannot work: spot them),
+    2. use it on seven layers written down on paper (some may not work at all: spot them),
     3. turn the formula into a function, `output_shape`, and check it against real `nn.Conv2d` layers,
     4. explore the interactive shape calculator,
     5. work out how much of the image one output pixel sees (its **receptive field**), and
@@ -20,15 +20,15 @@ CELLS = [
 
     **How this notebook works.** Locked cells are read-only: run them. Replace
     `raise NotImplementedError()` in the cells marked `# YOUR CODE HERE` with your own code, then
-    run the test cell below it: no output or a short "ok" message means it passed, an error
-    explains what is wrong. Some test cells contain extra hidden cases that run only when your
-    notebook is graded. Run everything from top to bottom.
+    run the test cell below it: a test cell that passes prints a line saying so (a cell of hidden
+    cases prints nothing), one that fails ends in an error that explains what is wrong. The hidden
+    cases run only when your notebook is graded. Run everything from top to bottom.
     """),
     given("""
     import torch
     from torch import nn
 
-    from convcourse.checks import SHAPE_CASES, compare_function_with_conv2d
+    from convcourse.checks import PAPER_CASES, compare_function_with_conv2d
     from convcourse.shapes import formula
     from convcourse.widgets import ShapeCalculator
     """),
@@ -69,7 +69,7 @@ CELLS = [
     `(height, width)`.
     """),
     given("""
-    for number, case in SHAPE_CASES.items():
+    for number, case in PAPER_CASES.items():
         print(f"case {number}: {case.describe()}")
     # NBVAL_CHECK_OUTPUT
     """),
@@ -86,25 +86,21 @@ CELLS = [
     answers = {
         1: (16, 24, 24),    # (28 - 5) / 1 + 1 = 24
         2: (24, 30, 30),    # (32 - 3) / 1 + 1 = 30
-        3: (3, 16, 16),     # (32 - 2) / 2 + 1 = 16
-        4: (7, 4, 8),       # floor((8 + 2 - 3) / 2) + 1 = 4, floor((16 + 2 - 3) / 2) + 1 = 8
-        5: (112, 256, 256), # (256 + 2 - 3) / 1 + 1 = 256: padding 1 keeps the size of a 3x3 kernel
-        6: None,            # the filters have 1 channel, the input has 3
-        7: None,            # a 7x7 kernel does not fit into the padded 6x6 input
+        3: None,            # the filters have 1 channel, the input has 3
+        4: (3, 16, 16),     # (32 - 2) / 2 + 1 = 16
+        5: (7, 4, 8),       # floor((8 + 2 - 3) / 2) + 1 = 4, floor((16 + 2 - 3) / 2) + 1 = 8
+        6: None,            # a 7x7 kernel does not fit into the padded 6x6 input
+        7: (112, 256, 256), # (256 + 2 - 3) / 1 + 1 = 256: padding 1 keeps the size of a 3x3 kernel
     }
     ### END SOLUTION
     """),
-    tests("od-test-answers-simple", 2, """
-    checks.check_shape_answers(answers, [1, 2, 3])
-    print("cases 1-3 are right")
+    tests("od-test-answers-1-4", 3, """
+    checks.check_shape_answers(answers, [1, 2, 3, 4], checks.PAPER_CASES)
+    print("cases 1-4 are right")
     """),
-    tests("od-test-answers-padding", 2, """
-    checks.check_shape_answers(answers, [4, 5])
-    print("cases 4-5 are right")
-    """),
-    tests("od-test-answers-invalid", 1, """
-    checks.check_shape_answers(answers, [6, 7])
-    print("cases 6-7 are right")
+    tests("od-test-answers-5-7", 2, """
+    checks.check_shape_answers(answers, [5, 6, 7], checks.PAPER_CASES)
+    print("cases 5-7 are right")
     """),
     given_md("""
     ## Task 2: the formula as a function (4 points)
@@ -133,11 +129,11 @@ CELLS = [
         ### END SOLUTION
     """),
     given("""
-    output_shape((1, 28, 28), 16, (1, 5, 5), (1, 1), (2, 2))  # should be (16, 28, 28)
+    output_shape((3, 20, 20), 8, (3, 3, 3), (1, 1), (1, 1))  # should be (8, 20, 20)
     """),
     tests("od-test-function-visible", 2, """
     # The seven cases are Task 1's: a wrong one is named, its answer is not.
-    checks.check_output_shape_function(output_shape, list(checks.SHAPE_CASES.values()), reveal=False)
+    checks.check_output_shape_function(output_shape, list(checks.PAPER_CASES.values()), reveal=False)
     print("output_shape is right on the seven cases")
     """),
     tests("od-test-function-hidden", 2, """
@@ -151,8 +147,9 @@ CELLS = [
     given_md("""
     ## Check against PyTorch
 
-    Now ask PyTorch itself, on six layers that are not Task 1's: the first layers of the networks
-    in the next notebook and some odd ones. For each, the cell below runs your `output_shape`,
+    Now ask PyTorch itself, on six layers that are not Task 1's: the first layer of the next
+    notebook's convolutional model, the second layer of the original lab's two-layer model (with
+    stride 1, then 2) and three odd ones. For each, the cell below runs your `output_shape`,
     builds a real `nn.Conv2d` with those settings, passes a tensor of zeros of the input shape
     through it and reports the output shape (without the batch dimension), or *an error* where
     PyTorch refuses the layer. Every pair should agree.
@@ -176,15 +173,15 @@ CELLS = [
     numbers, the parameter count, and what an optional pooling layer does afterwards. Change the
     values and watch the output. Some things to try:
 
-    * With a 3x3 kernel and stride 1, which padding keeps 28x28? With 5x5? With 7x7?
-    * Set stride 2: what happens to 28x28 with a 3x3 kernel and padding 1?
+    * With a 3x3 kernel and stride 1, which padding keeps the height and width? With 5x5? With 7x7?
+    * Set stride 2: what happens to 20x20 with a 3x3 kernel and padding 1? And to 28x28?
     * Make the kernel larger than the input, or pad by more than the kernel: what does it say?
     * How does the parameter count change with the number of input channels?
 
     (In a plain-text viewer the calculator appears as text; open the notebook in JupyterLab to use it.)
     """),
     given("""
-    ShapeCalculator(input_shape=(1, 28, 28), filters=16, kernel=5, padding=2)
+    ShapeCalculator(input_shape=(3, 20, 20), filters=8, kernel=3)
     """),
     given_md("""
     ### Question (2 points)
@@ -214,7 +211,8 @@ CELLS = [
     convolution on top of it sees 3x3 units of the first layer, neighbours one pixel apart, whose
     fields overlap: 3 + (3 - 1) = 5 pixels along a side. Two small kernels stacked see as far as one
     5x5 kernel, with fewer weights and one more non-linearity in between.
-
+    """),
+    given_md("""
     A layer with stride `s` (a pooling layer too) spaces its units `s` times as far apart as the
     units below it. That spacing in image pixels, the **jump**, grows with every stride, and each
     later kernel widens the field by `(k - 1)` jumps. Starting from one pixel (r = 1, jump = 1),
@@ -282,7 +280,7 @@ CELLS = [
     `in_features x out_features` weights plus `out_features` biases: one weight for every pair of
     input value and output unit.
 
-    The lab's `ConvModel1` (in `convcourse.models`) is: conv 5x5 with 32 filters and padding 2 ->
+    The original lab's first convolutional network is: conv 5x5 with 32 filters and padding 2 ->
     ReLU -> max-pool 2 (stride 2) -> Flatten -> `Linear(?, 128)` -> ReLU -> `Linear(128, 10)`, on
     28x28 grey images. Count, by hand:
 
@@ -322,8 +320,8 @@ CELLS = [
         ### END SOLUTION
     """),
     given("""
-    layer = nn.Conv2d(32, 64, kernel_size=3)  # the second conv layer of the next notebook's stacked model
-    print("conv_parameters:", conv_parameters(32, 64, (3, 3)), " PyTorch:", sum(p.numel() for p in layer.parameters()))
+    layer = nn.Conv2d(16, 32, kernel_size=3)  # 16 -> 32 channels, as the next notebook suggests for stacked_model
+    print("conv_parameters:", conv_parameters(16, 32, (3, 3)), " PyTorch:", sum(p.numel() for p in layer.parameters()))
     """),
     tests("od-test-conv-parameters", 1, """
     ex = checks.exercises()

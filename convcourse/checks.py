@@ -248,6 +248,9 @@ def course_grid(name: str) -> Matrix:
     return as_matrix(name, getattr(private_module("convviz"), name))
 
 
+# The test cells of notebooks released before issue 21's review call example_input and example_kernel (with
+# conv2d_reference); today's compute Tasks 1 and 2 inside their checks, because a test cell that spelled out the
+# oracle's call would show a student the one line that prints the answer.
 def example_input() -> Matrix:
     """The course's 5x5 example input (``convcourse.widgets.EXAMPLE_INPUT``), from a private copy."""
     return course_grid("EXAMPLE_INPUT")
@@ -256,6 +259,17 @@ def example_input() -> Matrix:
 def example_kernel() -> Matrix:
     """The course's 3x3 example kernel (``convcourse.widgets.EXAMPLE_KERNEL``), from a private copy."""
     return course_grid("EXAMPLE_KERNEL")
+
+
+def check_conv_by_hand(answer: Any, *, name: str = "conv_by_hand") -> None:
+    """Check Task 1, the example input convolved with the example kernel by hand; wrong entries named, values never."""
+    check_matrix(name, answer, conv2d_reference(example_input(), example_kernel()), reveal=False)
+
+
+def check_pool_by_hand(answer: Any, *, name: str = "pool_by_hand") -> None:
+    """Check Task 2, Task 1's feature map max-pooled (2x2 window, stride 2) by hand; its value is never shown."""
+    conv = conv2d_reference(example_input(), example_kernel())
+    check_matrix(name, answer, maxpool2d_reference(conv, 2, 2), reveal=False)
 
 
 class ConvCase(NamedTuple):
@@ -365,16 +379,19 @@ class ShapeCase(NamedTuple):
                 f"stride {self.stride}, padding {self.padding}")
 
 
-# The lab's five cases, then two that no Conv2d can compute (answer: None).
-SHAPE_CASES: dict[int, ShapeCase] = {
+# output_dimensions' Task 1: seven layers on paper, numbered as the notebook lists them.
+PAPER_CASES: dict[int, ShapeCase] = {
     1: ShapeCase((1, 28, 28), 16, (1, 5, 5)),
     2: ShapeCase((2, 32, 32), 24, (2, 3, 3)),
-    3: ShapeCase((10, 32, 32), 3, (10, 2, 2), (2, 2)),
-    4: ShapeCase((11, 8, 16), 7, (11, 3, 3), (2, 2), (1, 1)),
-    5: ShapeCase((128, 256, 256), 112, (128, 3, 3), (1, 1), (1, 1)),
-    6: ShapeCase((3, 32, 32), 8, (1, 3, 3)),
-    7: ShapeCase((1, 4, 4), 2, (1, 7, 7), (1, 1), (1, 1)),
+    3: ShapeCase((3, 32, 32), 8, (1, 3, 3)),
+    4: ShapeCase((10, 32, 32), 3, (10, 2, 2), (2, 2)),
+    5: ShapeCase((11, 8, 16), 7, (11, 3, 3), (2, 2), (1, 1)),
+    6: ShapeCase((1, 4, 4), 2, (1, 7, 7), (1, 1), (1, 1)),
+    7: ShapeCase((128, 256, 256), 112, (128, 3, 3), (1, 1), (1, 1)),
 }
+# The same seven in the order of the notebooks released before issue 21's review: their locked cells and tests
+# (compare_with_conv2d, check_shape_answers without ``cases``) number the answers this way.
+SHAPE_CASES: dict[int, ShapeCase] = {old: PAPER_CASES[new] for old, new in enumerate((1, 2, 4, 5, 7, 3, 6), start=1)}
 
 
 @functools.cache  # one private copy per load of this module (each test cell reloads it)
@@ -382,8 +399,11 @@ def _private_shapes() -> ModuleType:
     return private_module("shapes")
 
 
-def expected_output_shape(case: ShapeCase) -> tuple[int, int, int] | None:
-    """The (C, H, W) output of ``case`` from a private copy of convcourse.shapes, or None where it is invalid."""
+def _expected_output_shape(case: ShapeCase) -> tuple[int, int, int] | None:
+    """The (C, H, W) output of ``case`` from a private copy of convcourse.shapes, or None where it is invalid.
+
+    Private: the hand tasks' oracle, which the checks call and a notebook never should.
+    """
     shapes = _private_shapes()
     try:
         return shapes.conv2d_output_shape(case.input_shape, case.num_filters, case.filter_shape[1:],
@@ -424,28 +444,32 @@ def answer_entries(answers: Any, keys: Sequence[Any], parse: Callable[[Any, Any]
     return problems, parsed
 
 
-def check_shape_answers(answers: Any, numbers: Sequence[int]) -> None:
-    """Check ``answers[n]`` for each case number ``n``, naming every wrong case without giving the answer away."""
+def check_shape_answers(answers: Any, numbers: Sequence[int], cases: dict[int, ShapeCase] | None = None) -> None:
+    """Check ``answers[n]`` for each case number ``n`` of ``cases``, naming every wrong case without its answer.
+
+    ``cases`` defaults to SHAPE_CASES, the numbering the test cells of notebooks released before issue 21's review use.
+    """
+    cases = SHAPE_CASES if cases is None else cases
     problems, parsed = answer_entries(answers, numbers, lambda number, value: as_shape_answer(f"answers[{number}]",
                                                                                               value),
                                       lambda number: f"case {number}", "answers should be a dict {case number: answer}")
     causes: dict[str, list[int]] = {}
     for number, got in parsed:
-        want = expected_output_shape(SHAPE_CASES[number])
+        want = _expected_output_shape(cases[number])
         if got != want:
             problems.append(f"  case {number}: {got!r} is not right")
-            causes.setdefault(_shape_mistake(got, SHAPE_CASES[number], reveal=False), []).append(number)
+            causes.setdefault(_shape_mistake(got, cases[number], reveal=False), []).append(number)
     if problems:  # one diagnosis line per mistake, naming the cases it explains; nothing that says which are invalid
         raise CheckFailed(f"{len(problems)} of {len(numbers)} answers need another look:\n" + "\n".join(problems)
-                          + "".join(_explain(lambda m=mistake: m, f"Likely cause (case{'s' * (len(cases) > 1)} "
-                                             f"{', '.join(map(str, cases))}): ") for mistake, cases in causes.items()))
+                          + "".join(_explain(lambda m=mistake: m, f"Likely cause (case{'s' * (len(which) > 1)} "
+                                             f"{', '.join(map(str, which))}): ") for mistake, which in causes.items()))
 
 
 def _shape_mistake(got: tuple | None, case: ShapeCase, *, reveal: bool) -> str:
     """The classic slip that turns ``case`` into ``got`` ("" when none or unsure); computed with the private oracle."""
     try:
-        diagnosis, want = _diagnosis(), expected_output_shape(case)
-        return diagnosis.diagnose(got, want, diagnosis.shape_variants(case, expected_output_shape), reveal=reveal) or ""
+        diagnosis, want = _diagnosis(), _expected_output_shape(case)
+        return diagnosis.diagnose(got, want, diagnosis.shape_variants(case, _expected_output_shape), reveal=reveal) or ""
     except Exception:  # noqa: BLE001 - never let the diagnosis hide the failure
         return ""
 
@@ -470,7 +494,7 @@ def check_output_shape_function(fn: Callable, cases: Sequence[ShapeCase], *, nam
     ``reveal=False`` (cases that are also hand tasks) names the wrong case and the mistake, never the answer.
     """
     for case in cases:
-        want = expected_output_shape(case)
+        want = _expected_output_shape(case)
         got = as_shape_answer(f"{name}(...)", _call(name, fn, tuple(case), case.describe()))
         if got != want:
             verdict = f"the right answer is {want!r}" if reveal else "that is not right (a hand task: its answer stays hidden)"
@@ -494,8 +518,11 @@ def _same_shape(mine: Any, real: tuple[int, ...] | None) -> bool:
 
 
 def compare_with_conv2d(answers: dict) -> str:
-    """A table of each answer next to what a real ``nn.Conv2d`` forward pass produces (the notebooks of before
-    issue 21 call it; it shows the graded cases, so today's notebook compares ``output_shape`` instead)."""
+    """A table of each answer next to what a real ``nn.Conv2d`` forward pass produces, numbered as SHAPE_CASES.
+
+    Kept for the notebooks released before issue 21, whose locked cell calls it; today's notebook compares the
+    student's ``output_shape`` with PyTorch on other layers (compare_function_with_conv2d).
+    """
     lines = [f"{'case':<6}{'your answer':<20}{'nn.Conv2d gives':<20}agree"]
     for number, case in SHAPE_CASES.items():
         mine, real = answers.get(number, "(none)"), conv2d_forward_shape(case)
@@ -504,7 +531,8 @@ def compare_with_conv2d(answers: dict) -> str:
     return "\n".join(lines)
 
 
-# Layers of the lab's MNIST networks and a few odd ones: none of them is a hand task.
+# The first layer of cnn_experiments' conv_model, the original lab's second layer (stride 1 and 2) and three odd
+# layers: none of them is a hand task.
 PYTORCH_CASES: list[ShapeCase] = [
     ShapeCase((1, 28, 28), 32, (1, 5, 5), (1, 1), (2, 2)),
     ShapeCase((32, 28, 28), 64, (32, 3, 3), (1, 1), (1, 1)),

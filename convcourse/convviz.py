@@ -33,7 +33,7 @@ EXAMPLE_KERNEL: tuple[tuple[int, ...], ...] = (
 )
 
 # The seed lab's animated example (the Stanford GIF): a 0/1 image and an X-shaped kernel. The
-# visualiser shows it, so the worked animation never computes the graded example above.
+# visualiser, the worked entry and the demos of the student's functions use it, never the graded example above.
 GIF_INPUT: tuple[tuple[int, ...], ...] = (
     (1, 1, 1, 0, 0),
     (0, 1, 1, 1, 0),
@@ -54,6 +54,12 @@ MULTI_INPUT: tuple[tuple[tuple[int, ...], ...], ...] = (
 MULTI_FILTERS: tuple[tuple[tuple[tuple[int, ...], ...], ...], ...] = (
     (((1, 0), (0, -1)), ((2, 1), (0, 0))),
     (((0, 1), (1, 0)), ((1, -1), (0, 2))),
+)
+# One 2x2 patch of another two-channel input: the notebook works out filter 0 of MULTI_FILTERS on it, so the
+# worked entry is not an entry of the graded output (nor either patch one of MULTI_INPUT's).
+MULTI_PATCH: tuple[tuple[tuple[int, ...], ...], ...] = (
+    ((3, 1), (2, 1)),
+    ((1, 3), (2, 0)),
 )
 # A textbook edge detector (Sobel, x direction): flipping it reverses its sign, so cross-correlation
 # and true convolution disagree visibly on GIF_INPUT.

@@ -239,8 +239,11 @@ def check_conv2d_input_grad(fn: Callable, cases: Sequence[GradCase], *, name: st
 # ---------------------------------------------------------------- receptive fields
 
 
-def field_reference(layers: Sequence[tuple[int, int]]) -> list[int]:
-    """The receptive field after each (kernel_size, stride) layer, from a private copy of convcourse.shapes."""
+def _field_reference(layers: Sequence[tuple[int, int]]) -> list[int]:
+    """The receptive field after each (kernel_size, stride) layer, from a private copy of convcourse.shapes.
+
+    Private, like every oracle of a hand task here: the checks call it, a notebook never should.
+    """
     return checks.private_shapes().receptive_fields(layers)
 
 
@@ -254,7 +257,7 @@ def _as_count(what: str, value: Any) -> int:
 
 def check_fields_by_hand(answer: Any, *, name: str = "fields_by_hand") -> None:
     """Check the receptive field after each layer of RF_STACK; wrong entries are named, right values never."""
-    want = field_reference(RF_STACK)
+    want = _field_reference(RF_STACK)
     if not isinstance(answer, (list, tuple)) or len(answer) != len(want):
         raise CheckFailed(f"{name} should be a list of {len(want)} whole numbers, one per layer, not {answer!r}")
     got = [_as_count(f"{name}[{i}]", v) for i, v in enumerate(answer)]
@@ -281,7 +284,7 @@ def check_receptive_field(fn: Callable, cases: Sequence[Sequence[tuple[int, int]
     stacks = [[tuple(layer) for layer in layers] for layers in cases]
     got = [_as_count(f"{name}({layers})", checks.call_student(name, fn, ([*layers],), f"the layers {layers}"))
            for layers in stacks]
-    want = [field_reference(layers)[-1] for layers in stacks]
+    want = [_field_reference(layers)[-1] for layers in stacks]
     wrong = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), None)
     if wrong is not None:
         raise CheckFailed(f"{name}({stacks[wrong]}) gives {got[wrong]}; the right answer is {want[wrong]}" + _explain(
@@ -298,7 +301,7 @@ def _field_mistakes(stacks: Sequence[Sequence[tuple[int, int]]]) -> list:
 # ---------------------------------------------------------------- parameter counts
 
 
-def parameter_answers() -> dict[str, int]:
+def _parameter_answers() -> dict[str, int]:
     """The parameter-count questions, worked out with a private copy of convcourse.shapes (ConvModel1's layers)."""
     shapes = checks.private_shapes()
     conv, head = shapes.Conv2dSpec(32, 5, padding=2), shapes.LinearSpec(128)
@@ -310,7 +313,7 @@ def parameter_answers() -> dict[str, int]:
 
 def _count_mistakes() -> dict[str, list]:
     """For each question, the classic wrong counts: Variants of plain ints."""
-    d, answers = _diagnosis(), parameter_answers()
+    d, answers = _diagnosis(), _parameter_answers()
     # each names the slip without the number of values that reach the Linear layer: that is half the answer
     before = "the maps are counted before the 2x2 max pool halves their height and width: count what leaves the pool"
     after = "the maps are counted as if pooled; without the pool the maps reach the Linear layer at full size"
@@ -329,7 +332,7 @@ def _count_mistakes() -> dict[str, list]:
 
 def check_parameter_counts(answers: Any, *, name: str = "param_counts") -> None:
     """Check the parameter-count dict, naming each wrong count without giving the right one away."""
-    want = parameter_answers()
+    want = _parameter_answers()
     problems, parsed = checks.answer_entries(answers, list(want), lambda key, value: _as_count("the count", value),
                                              lambda key: f"{name}[{key!r}]", f"{name} should be a dict {{question: count}}")
     causes = []

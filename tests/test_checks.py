@@ -84,7 +84,6 @@ def test_references_match_the_example_worked_by_hand():
     assert (len(x), len(x[0]), len(k), len(k[0])) == (5, 5, 3, 3)
     conv = checks.conv2d_reference(x, k)
     assert conv == conv_loops(np.array(x), np.array(k)).tolist()
-    assert conv[0][0] == -1.0  # the entry the notebook works out in its prose
     assert checks.maxpool2d_reference(conv, 2, 2) == [[max(conv[0][:2] + conv[1][:2])]]
 
 
@@ -144,7 +143,7 @@ def test_a_replaced_torch_function_is_detected(monkeypatch):
 def test_lab_answers_pass_and_agree_with_a_real_conv2d():
     checks.check_shape_answers(LAB_ANSWERS, list(checks.SHAPE_CASES))
     for number, case in checks.SHAPE_CASES.items():
-        assert checks.expected_output_shape(case) == checks.conv2d_forward_shape(case) == LAB_ANSWERS[number]
+        assert checks._expected_output_shape(case) == checks.conv2d_forward_shape(case) == LAB_ANSWERS[number]
     assert "NO" not in checks.compare_with_conv2d(LAB_ANSWERS)
     assert "NO" in checks.compare_with_conv2d({**LAB_ANSWERS, 1: (16, 28, 28)})
     as_lists = {number: list(shape) if shape else shape for number, shape in LAB_ANSWERS.items()}
@@ -166,10 +165,24 @@ def test_output_shape_is_compared_with_pytorch_on_layers_that_are_no_hand_task()
 
 def test_shape_oracle_agrees_with_pytorch_on_random_cases():
     cases = checks.random_shape_cases(seed=3, count=40)
-    assert any(checks.expected_output_shape(c) is None for c in cases)  # invalid ones are included
-    assert any(checks.expected_output_shape(c) is not None for c in cases)
+    assert any(checks._expected_output_shape(c) is None for c in cases)  # invalid ones are included
+    assert any(checks._expected_output_shape(c) is not None for c in cases)
     for case in cases:
-        assert checks.expected_output_shape(case) == checks.conv2d_forward_shape(case), case
+        assert checks._expected_output_shape(case) == checks.conv2d_forward_shape(case), case
+
+
+def test_the_notebooks_cases_are_the_old_ones_with_the_invalid_ones_among_the_others():
+    """PAPER_CASES (today's numbering) holds the layers SHAPE_CASES (the old notebooks' numbering) does, and the
+    layers no Conv2d can compute are neither last nor next to each other, so their place gives nothing away."""
+    assert sorted(checks.PAPER_CASES.values()) == sorted(checks.SHAPE_CASES.values())
+    assert list(checks.PAPER_CASES) == list(checks.SHAPE_CASES) == list(range(1, 8))
+    invalid = [n for n, case in checks.PAPER_CASES.items() if checks._expected_output_shape(case) is None]
+    assert len(invalid) == 2 and max(invalid) < len(checks.PAPER_CASES) and invalid[1] - invalid[0] > 1, invalid
+    today = {n: LAB_ANSWERS[old] for n, case in checks.PAPER_CASES.items()
+             for old, same in checks.SHAPE_CASES.items() if same == case}
+    checks.check_shape_answers(today, list(checks.PAPER_CASES), checks.PAPER_CASES)
+    with pytest.raises(checks.CheckFailed, match="4 of 7 answers"):  # the old numbering is not today's
+        checks.check_shape_answers(LAB_ANSWERS, list(checks.PAPER_CASES), checks.PAPER_CASES)
 
 
 def test_shape_answer_messages_name_each_problem_without_the_answer():
@@ -196,7 +209,7 @@ def test_output_shape_function_checks():
 
 def test_shape_oracle_uses_a_private_copy(monkeypatch):
     monkeypatch.setattr(convcourse.shapes, "conv2d_output_shape", lambda *a, **k: (1, 1, 1))
-    assert checks.expected_output_shape(checks.SHAPE_CASES[1]) == (16, 24, 24)
+    assert checks._expected_output_shape(checks.SHAPE_CASES[1]) == (16, 24, 24)
     private = checks.private_module("shapes")
     assert private is not convcourse.shapes and private.__name__ not in sys.modules
     with pytest.raises(FileNotFoundError, match="no module 'nope'"):
@@ -289,8 +302,7 @@ def test_test_cells_survive_a_notebook_that_patches_the_checks():
         # the test cell
         checks = importlib.reload(convcourse.checks)
         try:
-            checks.check_matrix("conv_by_hand", conv_by_hand,
-                                checks.conv2d_reference(checks.example_input(), checks.example_kernel()))
+            checks.check_conv_by_hand(conv_by_hand)
         except checks.CheckFailed as failure:
             print("caught:", type(failure).__name__)
         else:

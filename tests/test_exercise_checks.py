@@ -3,11 +3,14 @@ classic mistake gets its sentence through the real test cells of source/ without
 
 Fast: about 5 s.
 """
+import math
+import re
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from free_answers import hand_answers, leaks
+from free_answers import hand_answers, leaks, numbers_in
 from test_diagnosis import CAUSE, failure, notebook_cell
 from torch import nn
 
@@ -72,11 +75,11 @@ def measured_field(layers):
 
 def test_receptive_fields_are_what_autograd_measures():
     for layers in [list(ex.RF_STACK), *ex.random_field_cases(seed=13, count=20)]:
-        assert ex.field_reference(layers)[-1] == measured_field(layers), layers
+        assert ex._field_reference(layers)[-1] == measured_field(layers), layers
 
 
 def test_parameter_answers_are_the_models_real_counts():
-    answers = ex.parameter_answers()
+    answers = ex._parameter_answers()
     assert answers["linear"] == count_parameters(ConvModel1(verbose=False).classifier[1])
     assert answers["linear_no_pool"] == count_parameters(ConvModel1(pool=False, verbose=False).classifier[1])
     model = ConvModel1(verbose=False)
@@ -207,6 +210,30 @@ def test_mistakes_that_need_their_own_cases_are_named():
                       param_counts={"linear": 3211392, "linear_no_pool": 3211392, "gap_head": 330})
     assert message.endswith("Likely cause (linear): the maps are counted before the 2x2 max pool halves their height "
                             "and width: count what leaves the pool [counted-before-pool].")
+
+
+def _given_away(message, answers, own):
+    """Numbers in ``message`` that are a right count or the values reaching its Linear layer, or multiply to one
+    ("32 x 14 x 14"); the student's own numbers (``own``) are theirs to see."""
+    reaching = [(answers[key] - out) // out for key, out in (("linear", 128), ("linear_no_pool", 128), ("gap_head", 10))]
+    secret = {*answers.values(), *reaching} - set(own)
+    products = [math.prod(int(n) for n in re.split(r"\s*[x×*]\s*", group))
+                for group in re.findall(r"\d+(?:\s*[x×*]\s*\d+)+", message.replace(",", ""))]
+    return sorted({n for n in [*numbers_in(message)[0], *products] if n in secret})
+
+
+def test_parameter_count_hints_give_no_count_away():
+    """Every classic wrong count, through the real test cell: its hint names the slip, and no number in the message
+    is a right count, the number of values that reach the Linear layer, or a product that makes one."""
+    answers, named = ex._parameter_answers(), 0
+    assert _given_away("32 x 14 x 14 values reach the Linear(6272, 128) of 802,944", answers, []) == [32, 6272, 802944]
+    for key, variants in ex._count_mistakes().items():
+        for variant in variants:
+            counts = {**dict.fromkeys(answers, 1), key: variant.answer}
+            message = failure("output_dimensions", "od-test-param-counts", param_counts=counts)
+            named += variant.mistake in message
+            assert not _given_away(message, answers, counts.values()), message
+    assert named == sum(map(len, ex._count_mistakes().values()))  # each slip is named, none gives its count away
 
 
 @pytest.mark.parametrize("cell, names, text", [

@@ -1,26 +1,29 @@
 """No released notebook shows the answer of a graded hand task by itself.
 
 Every release notebook runs as a student who answers nothing runs it (its solution cells raise
-NotImplementedError; errors allowed), and once more with the hand tasks filled in wrong (zeros in
-the answer's form, so the cells that use the answers run as well); then every widget is driven to
-its end: buttons pressed, players and sliders moved to their last step, every option of a dropdown
-chosen, every step of a convolution visualiser shown. No output, widget state or cell text may
-contain the answer of any hand task of any notebook.
+NotImplementedError; errors allowed); the hand notebooks run twice more: with the student's
+functions written (the source's solutions) while the hand answers stay empty, so the locked cells
+that call a working function run too, and with the functions written and the hand tasks filled in
+wrong (zeros in the answer's form), so the cells that use the answers run as well. Then every
+widget is driven to its end: buttons pressed, players and sliders moved to their last step, every
+option of a dropdown chosen, every step of a convolution visualiser shown. No output, widget state
+or cell text may contain the answer of any hand task of any notebook.
 The answers come from source/ and are looked for in every format (free_answers.py says how).
 
 Runtime on 2 shared cores: 4-10 s per run of a hand notebook (a kernel, torch, the widgets); the
-released runs are marked slow (the wrong-answer run shows all they show), as is cnn_experiments
+released runs are marked slow (the other two runs show all they show), as is cnn_experiments
 (16 s: it trains only what runs without answers, under the test budget).
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
-from free_answers import ROOT, Answer, contains, hand_answers, hand_cells, leaks, wrong
+from free_answers import ROOT, Answer, contains, hand_answers, hand_cells, leaks, source_notebook, wrong
 from nbclient import NotebookClient
 
 from convcourse.grading.course import ASSIGNMENTS
@@ -81,15 +84,20 @@ print("DRIVEN " + _json.dumps({"instruments": len(_instruments), "widgets": len(
 def run_as_student(assignment: str, folder: Path, *, answers: str) -> tuple[nbformat.NotebookNode, dict]:
     """The release notebook executed with errors allowed, and what the widget driver reported.
 
-    ``answers="released"`` leaves every solution cell as released; ``answers="wrong"`` fills the hand
-    tasks with well-formed wrong answers (zeros), so the cells that use them run too.
+    ``answers="released"`` leaves every solution cell as released; ``answers="functions"`` fills every
+    solution cell but the hand tasks (the functions) from source/ and leaves the hand tasks as released,
+    so the cells that use a working function run too; ``answers="wrong"`` fills the functions as well and
+    the hand tasks with well-formed wrong answers (zeros), so the cells that use them run too.
     """
     notebook = nbformat.read(ROOT / "release" / assignment / f"{assignment}.ipynb", as_version=4)
-    if answers == "wrong":
-        for cell in notebook.cells:
-            values = hand_cells().get((assignment, nbgrader_meta(cell).get("grade_id")))
-            if values and is_solution_code(cell):
-                cell.source = "\n".join(f"{name} = {wrong(value)!r}" for name, value in values.items())
+    solutions = {nbgrader_meta(c)["grade_id"]: c.source for c in source_notebook(assignment).cells if is_solution_code(c)}
+    for cell in notebook.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        values = hand_cells().get((assignment, grade_id))
+        if is_solution_code(cell) and values and answers == "wrong":
+            cell.source = "\n".join(f"{name} = {wrong(value)!r}" for name, value in values.items())
+        elif is_solution_code(cell) and not values and answers in ("functions", "wrong"):
+            cell.source = solutions[grade_id]
     notebook.cells.append(nbformat.v4.new_code_cell(DRIVE_WIDGETS))
     NotebookClient(notebook, kernel_name="python3", allow_errors=True, timeout=600,
                    resources={"metadata": {"path": str(folder)}}).execute()
@@ -97,6 +105,17 @@ def run_as_student(assignment: str, folder: Path, *, answers: str) -> tuple[nbfo
     text = "".join(o.get("text", "") for o in driver.outputs if o.output_type == "stream")
     assert "DRIVEN " in text, f"the widget driver failed: {driver.outputs}"
     return notebook, json.loads(text.split("DRIVEN ", 1)[1])
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Where a traceback frame is: "checks.py:330", ", line 3" and the gutter of its source lines ("--> 330 ...").
+_LOCATION = re.compile(r"\.py:\d+|, line \d+|^(?:-*>)?\s*\d+(?= )", re.M)
+
+
+def frames(traceback_entry: str) -> str:
+    """A traceback entry as a student reads it, without colour codes and without source line numbers: those count
+    lines of the package's files, and any number is one once a file is long enough (the message is kept whole)."""
+    return _LOCATION.sub("", _ANSI.sub("", traceback_entry))
 
 
 def texts_of(notebook: nbformat.NotebookNode, driven: dict) -> list[tuple[str, str]]:
@@ -109,7 +128,7 @@ def texts_of(notebook: nbformat.NotebookNode, driven: dict) -> list[tuple[str, s
             if output.output_type == "stream":
                 found.append((f"{where} {output.name}", output.text))
             elif output.output_type == "error":
-                found.append((f"{where} error", "\n".join([output.ename, output.evalue, *output.traceback])))
+                found.append((f"{where} error", "\n".join([output.ename, output.evalue, *map(frames, output.traceback)])))
             else:
                 found += [(f"{where} {mime}", data) for mime, data in output.get("data", {}).items()
                           if mime.startswith("text/") and isinstance(data, str)]
@@ -149,15 +168,37 @@ def test_every_hand_answer_can_be_looked_for():
     assert len(unsearchable) < len(answers)  # None answers (invalid layers) are the exception, not the rule
 
 
+def test_the_answer_templates_fill_in_nothing():
+    """Each hand task's release cell shows the answer's form in a comment ("# name = [[..., ...]]") and no entry of
+    it: the worked examples use other numbers, so nothing is pre-filled (dict keys, the case numbers, aside)."""
+    for assignment in {a for a, _ in hand_cells()}:
+        release = nbformat.read(ROOT / "release" / assignment / f"{assignment}.ipynb", as_version=4)
+        for cell in release.cells:
+            names = hand_cells().get((assignment, nbgrader_meta(cell).get("grade_id")), {})
+            forms = {m[1]: m[2] for m in (re.match(r"#\s*(\w+)\s*=\s*(.*?)(?:\s+#.*)?$", line)
+                                          for line in cell.source.splitlines()) if m and m[1] in names}
+            assert set(forms) == set(names), f"{assignment}: no template for {set(names) - set(forms)}"
+            filled = {name: form for name, form in forms.items() if re.search(r"\d", re.sub(r"\d+\s*:", "", form))}
+            assert not filled, f"{assignment}: templates with numbers in them: {filled}"
+
+
 def _has_hand_tasks(assignment: str) -> bool:
     return any(key[0] == assignment for key in hand_cells())
 
 
-# The "wrong" run shows everything the "released" run shows and more (the cells using the answers
-# run too), so the released runs are the slow ones; cnn_experiments has no hand task to fill in.
+def _uses_a_hand_answer(assignment: str, grade_id: str | None) -> bool:
+    """Whether the cell ``grade_id`` is a hand task or reads a name one binds (so it fails while they are empty)."""
+    names = {name for (a, _), values in hand_cells().items() if a == assignment for name in values}
+    cell = next((c for c in source_notebook(assignment).cells if nbgrader_meta(c).get("grade_id") == grade_id), None)
+    return cell is not None and ((assignment, grade_id) in hand_cells() or any(name in cell.source for name in names))
+
+
+# The "wrong" and "functions" runs show everything the "released" run shows and more (the cells using the
+# answers, or the functions, run too), so the released runs are the slow ones; cnn_experiments has no hand
+# task to fill in (and filling its models in would train them).
 RUNS = [pytest.param(assignment, answers, marks=pytest.mark.slow if answers == "released" else (),
                      id=f"{assignment}-{answers}")
-        for assignment in ASSIGNMENTS for answers in ("released", "wrong")
+        for assignment in ASSIGNMENTS for answers in ("released", "wrong", "functions")
         if answers == "released" or _has_hand_tasks(assignment)]
 
 
@@ -167,5 +208,8 @@ def test_a_student_who_answers_nothing_sees_no_answer(assignment, answers, tmp_p
     notebook, driven = run_as_student(assignment, tmp_path, answers=answers)
     code = [c for c in notebook.cells if c.cell_type == "code"]
     assert all(c.get("execution_count") for c in code), "a cell did not run"
+    if answers == "functions":  # the functions work: every test of one passes, and only the hand tasks' fail
+        failed = {nbgrader_meta(c).get("grade_id") for c in code if any(o.output_type == "error" for o in c.outputs)}
+        assert failed and all(_uses_a_hand_answer(assignment, grade_id) for grade_id in failed), failed
     found = leaks(texts_of(notebook, driven), hand_answers()[0])
     assert not found, "answers the notebook shows by itself:\n" + "\n".join(found)

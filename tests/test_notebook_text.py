@@ -71,7 +71,9 @@ def test_announced_points_are_the_graded_points_after_them(assignment):
 
 
 def test_manual_convolution_prose_is_computed():
-    text, x, k = prose("manual_convolution"), checks.example_input(), checks.example_kernel()
+    """The worked entries are computed on other inputs than the graded ones (Tasks 1 and 5), with their kernels."""
+    text, x, k = prose("manual_convolution"), checks.course_grid("GIF_INPUT"), checks.example_kernel()
+    assert x != checks.example_input()
     patch = [row[:3] for row in x[:3]]
     grids = (patch, k, [[p * w for p, w in zip(prow, krow)] for prow, krow in zip(patch, k)])
     for row in range(3):  # the table: patch | kernel | products
@@ -83,14 +85,18 @@ def test_manual_convolution_prose_is_computed():
     assert f"{' + '.join(map(str, products))} = **{total}**".replace("+ -", "- ") in text
     assert f"(5 - 3) / 1 + 1 = {shapes.conv_output_size(5, 3)}" in text
     assert f"floor((3 - 2) / 2) + 1 = floor(0.5) + 1 = **{shapes.pool2d_output_shape((1, 3, 3), 2, 2)[1]}**" in text
-    # the multi-channel entry worked out: out[0][0, 0]
-    mx, mw = convviz.MULTI_INPUT, convviz.MULTI_FILTERS
+    # the multi-channel entry worked out: filter 0 on another input's 2x2 patch
+    mx, mw = convviz.MULTI_PATCH, convviz.MULTI_FILTERS
+    graded = [[list(row[j:j + 2]) for row in channel[i:i + 2]] for channel in convviz.MULTI_INPUT
+              for i in range(2) for j in range(2)]
+    assert not [[list(row) for row in channel] for channel in mx if [list(row) for row in channel] in graded]
+    assert f"`{[list(row) for row in mx[0]]}` in channel 0 and `{[list(row) for row in mx[1]]}` in channel 1" in text
     parts = [sum(mx[c][a][b] * mw[0][c][a][b] for a in range(2) for b in range(2)) for c in range(2)]
     terms = [" + ".join(f"{mx[c][a][b]}·{mw[0][c][a][b] if mw[0][c][a][b] >= 0 else f'({mw[0][c][a][b]})'}"
                         for a in range(2) for b in range(2)) for c in range(2)]
-    assert f"Channel 0 gives {terms[0]} = {parts[0]}" in text and f"channel 1 gives {terms[1]} = {parts[1]}" in text
+    assert f"channel 0 gives {terms[0]} = {parts[0]}" in text and f"channel 1 gives {terms[1]} = {parts[1]}" in text
     want = F.conv2d(torch.tensor(mx, dtype=torch.float64)[None], torch.tensor(mw, dtype=torch.float64))[0, 0, 0, 0]
-    assert f"= {parts[0]} + {parts[1]} = **{int(want)}**" in text
+    assert f"that entry is {parts[0]} + {parts[1]} = **{int(want)}**" in text
     patches = F.unfold(torch.zeros(1, 1, 5, 5), (3, 3))
     assert f"{patches.shape[1]} values per patch, {patches.shape[2]} positions" in text
 
@@ -120,6 +126,30 @@ def test_output_dimensions_prose_is_computed():
     assert f"the fields are {worked[0]}, then 3 + 2 = {worked[1]}, then 5 + 1 = {worked[2]}" in text
     assert f"6 + 2 · 2 = {worked[3]} pixels" in text
     assert len(checks.PYTORCH_CASES) == 6 and "on six layers that are not Task 1's" in text
+    assert not set(checks.PYTORCH_CASES) & set(checks.PAPER_CASES.values())
     conv = ConvModel1(verbose=False).features[1]
     assert f"32 x 1 x 5 x 5 + 32 = **{count_parameters(conv)}**" in text
     assert conv.out_channels == 32 and conv.kernel_size == (5, 5) and conv.padding == (2, 2)
+
+
+# ---------------------------------------------------------------- cells a student reads in one go
+
+HAND_NOTEBOOKS = ("manual_convolution", "output_dimensions")
+MAX_WORDS = 250  # about a screen of prose; a longer explanation is split where its argument turns
+
+
+@pytest.mark.parametrize("assignment", HAND_NOTEBOOKS)
+def test_no_explanation_is_a_wall_of_text(assignment):
+    """Markdown cells students read (not the model answers, which they never see) stay under MAX_WORDS words."""
+    long = {c.id: len(c.source.split()) for c in source(assignment).cells if c.cell_type == "markdown"
+            and not nbgrader_meta(c).get("solution") and len(c.source.split()) > MAX_WORDS}
+    assert not long, f"{assignment}: split these cells (words): {long}"
+
+
+@pytest.mark.parametrize("assignment", HAND_NOTEBOOKS)
+def test_a_passing_test_cell_says_so_unless_it_holds_hidden_cases(assignment):
+    """The introduction promises a line from every passing test cell except the cells of hidden cases."""
+    assert "passes prints a line saying so (a cell of hidden cases prints nothing)" in prose(assignment)
+    tests = [c for c in source(assignment).cells if nbgrader_meta(c).get("grade") and c.cell_type == "code"]
+    silent = [nbgrader_meta(c)["grade_id"] for c in tests if ("print(" in c.source) == ("HIDDEN TESTS" in c.source)]
+    assert tests and not silent, silent

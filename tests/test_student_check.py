@@ -104,7 +104,7 @@ def test_outputs_become_results_warnings_and_notes():
     by_id = {grade_id(c): c for c in nb.cells}
     by_id["mc-test-conv2d-visible"].outputs = [error("CheckFailed", "9 of 9 entries are wrong [flipped-kernel].")]
     by_id["mc-conv-by-hand"].outputs = [error("NotImplementedError", "")]
-    by_id["mc-given-02"].outputs = [error("ModuleNotFoundError", "No module named 'seaborn'")]
+    by_id["mc-given-03"].outputs = [error("ModuleNotFoundError", "No module named 'seaborn'")]
     by_id["mc-test-maxpool2d-visible"].outputs = [nbformat.v4.new_output(
         "stream", name="stderr", text="x.py:1: HabitWarning: m ends in nn.Softmax [softmax-before-loss]\n")]
     tests, warnings, notes = check.results(nb, cells)
