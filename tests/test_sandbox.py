@@ -144,6 +144,44 @@ def test_kernel_sees_no_network_no_course_files_and_cannot_write(tmp_path, outsi
     assert "data limit 1500" in out
 
 
+@pytest.fixture
+def linked_venv(tmp_path):
+    """A venv in /tmp reached through a symlink in /tmp, as ``make VENV=/tmp/link grade`` (this venv's packages)."""
+    import site
+    import venv
+
+    real = tmp_path / "venv"
+    venv.create(real, symlinks=True, with_pip=False)
+    packages = next(real.glob("lib/python*/site-packages"))
+    (packages / "convcourse-test.pth").write_text(f"import site; site.addsitedir({site.getsitepackages()[0]!r})\n")
+    link = Path("/tmp") / f"convcourse-link-{uuid.uuid4().hex[:12]}"
+    link.symlink_to(real)
+    yield link
+    link.unlink()
+
+
+LINKED_KERNEL = """
+import nbformat
+from nbclient import NotebookClient
+from convcourse.grading import sandbox
+from convcourse.grading.nbgrader.kernel_manager import SandboxedKernelManager
+print("probe", sandbox.sandbox_status())
+nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import sys; print('kernel runs', sys.executable)")])
+NotebookClient(nb, km=SandboxedKernelManager(kernel_name="python3", isolate=True), timeout=60).execute()
+print(nb.cells[0].outputs[0].text)
+"""
+
+
+@needs_sandbox
+def test_an_interpreter_reached_through_a_symlink_runs_sandboxed(linked_venv, tmp_path):
+    """The probe and a graded kernel work with the venv spelled through a link (issue 23: grading refused)."""
+    python = str(linked_venv / "bin" / "python")
+    done = subprocess.run([python, "-c", LINKED_KERNEL], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "probe Status(available=True" in done.stdout, done.stdout
+    assert f"kernel runs {python}" in done.stdout, done.stdout
+
+
 @needs_sandbox
 def test_memory_cap_raises_memory_error_but_torch_still_imports(tmp_path):
     # RLIMIT_AS would break `import torch` (it maps gigabytes); the data-segment cap does not.
@@ -312,11 +350,25 @@ def test_folders_leading_to_a_path_exposed_under_tmp_are_read_only(tmp_path):
 
 
 def test_shelves_are_the_first_folders_below_the_private_tmp():
-    from convcourse.grading.sandbox import bwrap
+    from convcourse.grading.sandbox.paths import shelves
 
-    assert bwrap.shelves(["/tmp/ci/main/.venv", "/tmp/convcourse-kernel-x", "/dev/shm/a/b", "/work/x"]) == \
+    assert shelves(["/tmp/ci/main/.venv", "/tmp/convcourse-kernel-x", "/dev/shm/a/b", "/work/x"]) == \
         ["/tmp/ci", "/dev/shm/a"]
-    assert bwrap.shelves(["/tmp/ci", "/tmp/ci/main/.venv"]) == []  # bound itself: no shelf needed
+    assert shelves(["/tmp/ci", "/tmp/ci/main/.venv"]) == []  # bound itself: no shelf needed
+
+
+def test_links_on_the_way_to_a_path_are_found_with_their_targets(tmp_path):
+    from convcourse.grading.sandbox.paths import links
+
+    (tmp_path / "real" / "bin").mkdir(parents=True)
+    (tmp_path / "venv").symlink_to("real")  # relative, as `ln -s real venv`
+    (tmp_path / "link").symlink_to(tmp_path / "venv")  # a link to a link
+    (tmp_path / "real" / "bin" / "python3.11").write_text("")
+    (tmp_path / "real" / "bin" / "python").symlink_to("python3.11")
+    found = dict(links([str(tmp_path / "link" / "bin" / "python"), str(tmp_path / "real")]))
+    assert found == {str(tmp_path / "link"): str(tmp_path / "venv"), str(tmp_path / "venv"): "real",
+                     str(tmp_path / "real" / "bin" / "python"): "python3.11"}
+    assert links([str(tmp_path / "real" / "bin" / "python3.11")]) == []
 
 
 def test_an_ordinary_user_without_bubblewrap_is_told_what_to_install(monkeypatch):

@@ -1,0 +1,69 @@
+"""Path arithmetic of a sandbox's view, shared by bubblewrap's command line and the root route's mounts.
+
+Both routes show a kernel real paths (bound at their real places), so two things need care: folders a
+bind creates on the way inside a writable tmpfs (:func:`shelves`), and paths the kernel's command line
+spells through a symbolic link that lives in a place the sandbox replaces (:func:`links`): a venv
+reached as ``/tmp/link/bin/python`` where ``/tmp`` is the kernel's own tmpfs. Standard library only.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SCRATCH = ("/tmp", "/dev/shm")  # the kernel's own writable tmpfs
+_MAX_LINKS = 64  # more links than this on the way to the paths of one sandbox: a loop, or not worth following
+
+
+def inside(path: str, folders: list[str]) -> bool:
+    """Whether ``path`` is one of ``folders`` or below one of them."""
+    return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
+
+
+def outermost(paths: list[str]) -> list[str]:
+    """Existing real paths, without those inside another one of the list, shortest first."""
+    real = sorted({os.path.realpath(p) for p in paths if p and os.path.exists(p)}, key=lambda p: (p.count("/"), p))
+    kept: list[str] = []
+    for path in real:
+        if not inside(path, kept):
+            kept.append(path)
+    return kept
+
+
+def shelves(paths: list[str], tops: tuple[str, ...] = SCRATCH) -> list[str]:
+    """The folders just below /tmp or /dev/shm that hold a bound path deeper down (e.g. /tmp/ci for /tmp/ci/main/.venv).
+
+    bwrap creates the folders leading to a bind; inside the kernel's writable tmpfs they would be the
+    kernel's to write (a checkout under /tmp would seem writable there, though only the private copy
+    of its path is). Each becomes a small tmpfs of its own, remounted read-only after the binds.
+    """
+    found: list[str] = []
+    for path in paths:
+        for top in tops:
+            if inside(path, [top]) and path != top:
+                shelf = os.path.join(top, os.path.relpath(path, top).split(os.sep)[0])
+                if shelf not in paths and shelf not in found:
+                    found.append(shelf)
+    return found
+
+
+def links(paths: list[str]) -> list[tuple[str, str]]:
+    """Every symbolic link met on the way to ``paths`` as spelled: (where the link is, its target as written).
+
+    The sandbox binds real paths only; a path spelled through a link (``/tmp/link`` -> ``/tmp/ci/venv``)
+    is reachable inside only where the same link is made there too. The targets are followed as well
+    (a link to a path through another link). Outermost first, so a link's folder is made before it.
+    """
+    found: dict[str, str] = {}
+    pending = [os.path.abspath(p) for p in paths if p]
+    while pending and len(found) < _MAX_LINKS:
+        current = "/"
+        for part in Path(pending.pop()).parts[1:]:
+            step = os.path.join(current, part)
+            if not os.path.islink(step):
+                current = step
+                continue
+            if step not in found:
+                found[step] = os.readlink(step)
+                pending.append(os.path.join(current, found[step]))  # relative targets start at the link's folder
+            current = os.path.realpath(step)
+    return sorted(found.items(), key=lambda item: (item[0].count("/"), item[0]))
