@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from convcourse.grading import sandbox
-from convcourse.grading.course.folder import private_paths
+from convcourse.grading.course.folder import checkout_private_paths, private_paths
 from convcourse.grading.sandbox.cgroup import memory_cgroup_available
 
+ROOT = Path(__file__).resolve().parent.parent
 STATUS = sandbox.sandbox_status()
 needs_sandbox = pytest.mark.skipif(not STATUS.available, reason=f"sandbox unavailable here: {STATUS.reason}")
 
@@ -180,6 +182,43 @@ def test_an_interpreter_reached_through_a_symlink_runs_sandboxed(linked_venv, tm
     assert done.returncode == 0, done.stdout + done.stderr
     assert "probe Status(available=True" in done.stdout, done.stdout
     assert f"kernel runs {python}" in done.stdout, done.stdout
+
+
+def fake_checkout(folder: Path) -> Path:
+    """Another course checkout whose ``convcourse`` (a copy of this one) a kernel may import, with solutions."""
+    shutil.copytree(ROOT / "convcourse", folder / "convcourse", ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "nbgrader_config.py").write_text("c = get_config()  # noqa: F821\n")
+    for path in ("source/a/a.ipynb", "authoring/a.py"):
+        (folder / path).parent.mkdir(parents=True)
+        (folder / path).write_text("the answers")
+    return folder
+
+
+@needs_sandbox
+def test_a_kernel_sees_no_solutions_of_the_checkout_it_imports_convcourse_from(outside_tmp, tmp_path, monkeypatch):
+    """The kernel's interpreter imports convcourse from another checkout than the grader's (issue 23)."""
+    other = fake_checkout(outside_tmp / "clone")
+    monkeypatch.setenv("PYTHONPATH", str(other))  # for the kernels only: this process imported its convcourse already
+    spec = sandbox.Spec(hide=tuple(map(str, checkout_private_paths())))
+    done = run_sandboxed(f"""
+        import convcourse, pathlib
+        print("imports from", pathlib.Path(convcourse.__file__).parent.parent)
+        for checkout in ({str(other)!r}, {str(ROOT)!r}):
+            for part in ("source", "authoring"):
+                try: print(part, sorted(p.name for p in pathlib.Path(checkout, part).rglob("*") if p.is_file()))
+                except OSError as error: print(part, type(error).__name__)
+    """, spec, tmp_path)
+    assert done.returncode == 0, done.stderr
+    imports, *listed = done.stdout.splitlines()
+    assert imports == f"imports from {other}"
+    assert listed == ["source []", "authoring []"] * 2  # hidden (as root), or never shown (bubblewrap)
+
+
+def test_a_kernel_interpreter_that_cannot_answer_is_named():
+    from convcourse.grading.nbgrader import kernel_python
+
+    with pytest.raises(kernel_python.KernelPythonError, match="/bin/false could not say what it imports"):
+        kernel_python.ask(python="/bin/false")
 
 
 @needs_sandbox

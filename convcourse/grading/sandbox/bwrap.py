@@ -29,7 +29,6 @@ from pathlib import Path
 from convcourse.grading.sandbox.paths import inside, links, outermost, shelves
 
 SYSTEM = ("/usr", "/etc", "/sys", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-COURSE_MARKER = "nbgrader_config.py"  # a folder holding one is a course: never exposed whole
 _SYSCTL = Path("/proc/sys")
 
 
@@ -60,13 +59,10 @@ def missing_userns_setting() -> str | None:
 
 
 def exposable(folder: str) -> str | None:
-    """What of ``folder`` a kernel may see: nothing of ``/`` or a home; of a course, only its ``convcourse`` package."""
+    """The real path of ``folder`` when a kernel may be shown it whole: any folder but ``/`` and the home."""
     real = os.path.realpath(folder)
     if not os.path.isdir(real) or real in ("/", os.path.realpath(os.path.expanduser("~"))):
         return None
-    if os.path.exists(os.path.join(real, COURSE_MARKER)):  # e.g. an editable checkout on sys.path
-        package = os.path.join(real, "convcourse")
-        return package if os.path.isdir(package) else None
     return real
 
 
@@ -74,6 +70,7 @@ def interpreter_paths() -> list[str]:
     """What a kernel running this Python needs to see: the interpreter, its packages, this package.
 
     As spelled here (``sys.executable`` included), so that the links on the way can be made inside too.
+    Which parts of these a kernel must not see (a course checkout's solutions) is the caller's ``hide``.
     """
     import convcourse
 
