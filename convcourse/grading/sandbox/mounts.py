@@ -145,7 +145,8 @@ def build_mounts(libc: ctypes.CDLL, spec: Spec, shared: tuple[str, ...] = ()) ->
     for path in spec.hide:
         if os.path.isdir(path) and not os.path.islink(path):
             _mount(libc, "tmpfs", path, "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "size=4k,mode=755")
-        elif os.path.exists(path):
+        elif os.path.exists(path) and os.stat(path).st_nlink > 0:  # 0: covered already, by a warm kernel's template
+            # (bubblewrap's --ro-bind-data binds an unlinked file there, which no mount can cover again)
             _mount(libc, empty, path, None, _MS_BIND)
             _mount(libc, None, path, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
     _mount(libc, "proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
