@@ -33,7 +33,7 @@ spec = find_spec("convcourse")
 package = os.path.dirname(spec.origin) if spec is not None and spec.origin else ""
 paths = []
 if package:
-    from convcourse.grading.sandbox.bwrap import interpreter_paths
+    from convcourse.grading.sandbox.paths import interpreter_paths
     paths = interpreter_paths()
 print(json.dumps({"package": package, "interpreter": [sys.executable, sys.prefix, sys.base_prefix], "paths": paths}))
 """
@@ -50,7 +50,7 @@ class KernelPython:
     python: str
     package: str  # the folder it imports convcourse from ('' when it cannot import it)
     needs: tuple[str, ...]  # what a kernel of it cannot do without: the package, the interpreter, what it imports from, the data
-    paths: tuple[str, ...]  # what a sandbox must show a kernel of it (:func:`convcourse.grading.sandbox.bwrap.interpreter_paths`)
+    paths: tuple[str, ...]  # what a sandbox must show a kernel of it (:func:`convcourse.grading.sandbox.paths.interpreter_paths`)
 
 
 def kernel_interpreter(kernel_name: str = KERNEL_NAME) -> str:

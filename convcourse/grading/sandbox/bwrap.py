@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import site
-import sys
 from pathlib import Path
 
 from convcourse.grading.sandbox.paths import inside, links, outermost, shelves
@@ -56,30 +54,6 @@ def missing_userns_setting() -> str | None:
         return ("AppArmor restricts unprivileged user namespaces (sysctl kernel.apparmor_restrict_unprivileged_userns=1, "
                 "Ubuntu 23.10+; allow bwrap with an AppArmor profile, or set it to 0)")
     return None
-
-
-def exposable(folder: str) -> str | None:
-    """The real path of ``folder`` when a kernel may be shown it whole: any folder but ``/`` and the home."""
-    real = os.path.realpath(folder)
-    if not os.path.isdir(real) or real in ("/", os.path.realpath(os.path.expanduser("~"))):
-        return None
-    return real
-
-
-def interpreter_paths() -> list[str]:
-    """What a kernel running this Python needs to see: the interpreter, its packages, this package.
-
-    As spelled here (``sys.executable`` included), so that the links on the way can be made inside too.
-    Which parts of these a kernel must not see (a course checkout's solutions) is the caller's ``hide``.
-    """
-    import convcourse
-
-    found = [sys.executable, sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)),
-             str(Path(convcourse.__file__).resolve().parent), *site.getsitepackages()]
-    if site.ENABLE_USER_SITE:
-        found.append(site.getusersitepackages())
-    found += [exposable(entry) for entry in sys.path if entry]  # .pth and PYTHONPATH folders
-    return [p for p in found if p and os.path.exists(p)]
 
 
 def command(cmd: list[str], *, expose: list[str], writable: list[str], hide: list[str],

@@ -11,12 +11,10 @@ import os
 import socket
 import stat
 import struct
-import sys
 from pathlib import Path
 
-import convcourse
 from convcourse.grading.sandbox import Spec
-from convcourse.grading.sandbox.paths import inside, links, shelves
+from convcourse.grading.sandbox.paths import inside, interpreter_paths, links, shelves
 
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
@@ -57,12 +55,6 @@ def _ioctl(sock: socket.socket, request: int, data: bytes) -> bytes:
     import fcntl
 
     return fcntl.ioctl(sock.fileno(), request, data)
-
-
-def _interpreter_paths() -> list[str]:
-    """What a kernel running this same Python needs: the interpreter, its prefixes, this package (as spelled here)."""
-    return [sys.executable, sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable)),
-            str(Path(convcourse.__file__).resolve().parent.parent)]
 
 
 def _closed_ancestor(path: str) -> str | None:
@@ -119,7 +111,7 @@ def build_mounts(libc: ctypes.CDLL, spec: Spec, shared: tuple[str, ...] = ()) ->
     folders (a warm kernel's): covered like /tmp, read-only, with only this kernel's paths bound back.
     """
     _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
-    spelled = [p for p in (*spec.expose, *_interpreter_paths(), os.getcwd()) if p]
+    spelled = [p for p in (*spec.expose, *interpreter_paths(), os.getcwd()) if p]
     expose = [os.path.realpath(p) for p in spelled if os.path.exists(p)]
     covers: dict[str, list[str]] = {"/tmp": [], "/dev/shm": []}
     covers.update((os.path.realpath(p), []) for p in shared if not inside(os.path.realpath(p), list(covers)))

@@ -1,6 +1,7 @@
-"""Path arithmetic of a sandbox's view, shared by bubblewrap's command line and the root route's mounts.
+"""A sandbox's view in paths, shared by bubblewrap's command line and the root route's mounts.
 
-Both routes show a kernel real paths (bound at their real places), so two things need care: folders a
+What a kernel of this interpreter must be shown (:func:`interpreter_paths`), and the arithmetic of
+showing it. Both routes show a kernel real paths (bound at their real places), so two things need care: folders a
 bind creates on the way inside a writable tmpfs (:func:`shelves`), and paths the kernel's command line
 spells through a symbolic link that lives in a place the sandbox replaces (:func:`links`): a venv
 reached as ``/tmp/link/bin/python`` where ``/tmp`` is the kernel's own tmpfs. Standard library only.
@@ -8,10 +9,36 @@ reached as ``/tmp/link/bin/python`` where ``/tmp`` is the kernel's own tmpfs. St
 from __future__ import annotations
 
 import os
+import site
+import sys
 from pathlib import Path
 
 SCRATCH = ("/tmp", "/dev/shm")  # the kernel's own writable tmpfs
 _MAX_LINKS = 64  # more links than this on the way to the paths of one sandbox: a loop, or not worth following
+
+
+def exposable(folder: str) -> str | None:
+    """The real path of ``folder`` when a kernel may be shown it whole: any folder but ``/`` and the home."""
+    real = os.path.realpath(folder)
+    if not os.path.isdir(real) or real in ("/", os.path.realpath(os.path.expanduser("~"))):
+        return None
+    return real
+
+
+def interpreter_paths() -> list[str]:
+    """What a kernel running this Python needs to see: the interpreter, its packages, this package.
+
+    As spelled here (``sys.executable`` included), so that the links on the way can be made inside too.
+    Which parts of these a kernel must not see (a course checkout's solutions) is the caller's ``hide``.
+    """
+    import convcourse
+
+    found = [sys.executable, sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+             str(Path(convcourse.__file__).resolve().parent), *site.getsitepackages()]
+    if site.ENABLE_USER_SITE:
+        found.append(site.getusersitepackages())
+    found += [exposable(entry) for entry in sys.path if entry]  # .pth and PYTHONPATH folders
+    return [p for p in found if p and os.path.exists(p)]
 
 
 def inside(path: str, folders: list[str]) -> bool:
