@@ -146,42 +146,65 @@ def test_kernel_sees_no_network_no_course_files_and_cannot_write(tmp_path, outsi
     assert "data limit 1500" in out
 
 
-@pytest.fixture
-def linked_venv(tmp_path):
-    """A venv in /tmp reached through a symlink in /tmp, as ``make VENV=/tmp/link grade`` (this venv's packages)."""
+def link_a_venv(folder: Path) -> Path:
+    """A venv in ``folder`` reached through a new symlink in /tmp, as ``make VENV=/tmp/link grade`` (this venv's packages)."""
     import site
     import venv
 
-    real = tmp_path / "venv"
+    real = folder / "venv"
     venv.create(real, symlinks=True, with_pip=False)
     packages = next(real.glob("lib/python*/site-packages"))
     (packages / "convcourse-test.pth").write_text(f"import site; site.addsitedir({site.getsitepackages()[0]!r})\n")
     link = Path("/tmp") / f"convcourse-link-{uuid.uuid4().hex[:12]}"
     link.symlink_to(real)
+    return link
+
+
+@pytest.fixture
+def linked_venv(tmp_path):
+    link = link_a_venv(tmp_path)
     yield link
     link.unlink()
 
 
 LINKED_KERNEL = """
+import sys
 import nbformat
 from nbclient import NotebookClient
 from convcourse.grading import sandbox
+from convcourse.grading.nbgrader import kernel_template
 from convcourse.grading.nbgrader.kernel_manager import SandboxedKernelManager
 print("probe", sandbox.sandbox_status())
-nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import sys; print('kernel runs', sys.executable)")])
-NotebookClient(nb, km=SandboxedKernelManager(kernel_name="python3", isolate=True), timeout=60).execute()
+template = kernel_template.start_template([]) if sys.argv[1:] == ["warm"] else None
+code = "import sys, on_pythonpath; print('kernel runs', sys.executable, 'preloaded', 'torch' in sys.modules)"
+nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+manager = SandboxedKernelManager(kernel_name="python3", isolate=True, template=str(template.folder) if template else "")
+NotebookClient(nb, km=manager, timeout=60).execute()
 print(nb.cells[0].outputs[0].text)
+if template:
+    kernel_template.stop_template(template)
 """
+
+
+def run_linked_kernel(link: Path, cwd: Path, *, warm: bool = False) -> str:
+    """Probe the sandbox and run a graded kernel (cold, or forked from a template) with the venv spelled as ``link``,
+    importing a module from a ``PYTHONPATH`` folder in /tmp too (outside the venv, under the kernel's own /tmp)."""
+    python = str(link / "bin" / "python")
+    extra = cwd / "pythonpath"
+    extra.mkdir()
+    (extra / "on_pythonpath.py").write_text("")
+    done = subprocess.run([python, "-c", LINKED_KERNEL, *(["warm"] if warm else [])], cwd=cwd, capture_output=True,
+                          text=True, timeout=180, env={**os.environ, "PYTHONPATH": str(extra)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "probe Status(available=True" in done.stdout, done.stdout
+    return done.stdout
 
 
 @needs_sandbox
 def test_an_interpreter_reached_through_a_symlink_runs_sandboxed(linked_venv, tmp_path):
     """The probe and a graded kernel work with the venv spelled through a link (issue 23: grading refused)."""
-    python = str(linked_venv / "bin" / "python")
-    done = subprocess.run([python, "-c", LINKED_KERNEL], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "probe Status(available=True" in done.stdout, done.stdout
-    assert f"kernel runs {python}" in done.stdout, done.stdout
+    printed = run_linked_kernel(linked_venv, tmp_path)
+    assert f"kernel runs {linked_venv / 'bin' / 'python'} preloaded False" in printed, printed
 
 
 def fake_checkout(folder: Path) -> Path:

@@ -20,7 +20,7 @@ import pytest
 import zmq
 from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.utils import run_sync
-from test_sandbox import Listener, _alive, isolation_probe, needs_sandbox
+from test_sandbox import Listener, _alive, isolation_probe, link_a_venv, needs_sandbox, run_linked_kernel
 
 from convcourse.grading import sandbox
 from convcourse.grading.course.folder import private_paths
@@ -131,6 +131,16 @@ def test_what_the_template_hides_its_kernels_hide_again(template, outside):
                               f"repr(open({str(outside / 'grades.csv')!r}).read()))", spec)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "[] ''\n"
+
+
+def test_a_warm_kernel_runs_with_a_venv_reached_through_a_symlink(tmp_path):
+    # The template's view (bubblewrap's, as an ordinary user) and each kernel's mounts make the link too.
+    link = link_a_venv(tmp_path)
+    try:
+        printed = run_linked_kernel(link, tmp_path, warm=True)
+    finally:
+        link.unlink()
+    assert f"kernel runs {link / 'bin' / 'python'} preloaded True" in printed, printed
 
 
 def test_fork_after_torch_traps_are_absent(template):
