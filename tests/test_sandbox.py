@@ -237,11 +237,13 @@ def test_a_kernel_sees_no_solutions_of_the_checkout_it_imports_convcourse_from(o
     assert listed == ["source []", "authoring []"] * 2  # hidden (as root), or never shown (bubblewrap)
 
 
-def test_a_kernel_interpreter_that_cannot_answer_is_named():
+def test_a_kernel_interpreter_that_cannot_answer_is_named(monkeypatch):
+    from convcourse.grading.course.folder import GradingError
     from convcourse.grading.nbgrader import kernel_python
 
-    with pytest.raises(kernel_python.KernelPythonError, match="/bin/false could not say what it imports"):
-        kernel_python.ask(python="/bin/false")
+    monkeypatch.setattr(kernel_python, "kernel_interpreter", lambda: "/bin/false")
+    with pytest.raises(GradingError, match="/bin/false could not say what it imports.*no kernel can start"):
+        checkout_private_paths()
 
 
 @needs_sandbox

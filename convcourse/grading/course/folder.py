@@ -138,7 +138,10 @@ def checkout_private_paths(environ: Mapping[str, str] | None = None) -> list[Pat
     """
     import convcourse
 
-    kernel = kernel_python.ask(environ)
+    try:
+        kernel = kernel_python.ask(environ)
+    except kernel_python.KernelPythonError as error:
+        raise GradingError(f"{error}; no kernel can start with it") from None
     needs = [os.path.realpath(path) for path in kernel.needs]
     hidden: list[Path] = []
     for package in dict.fromkeys(filter(None, (kernel.package, os.path.dirname(convcourse.__file__)))):
