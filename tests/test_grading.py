@@ -37,7 +37,8 @@ PRINT_ENVIRON = ("import os, glob, pathlib, convcourse\nprint('environment:', di
                  "for path in glob.glob('/proc/*/environ'):  # every process the kernel can see\n"
                  "    try: print(path, open(path, 'rb').read())\n    except OSError as error: print(path, error)\n"
                  "checkout = pathlib.Path(convcourse.__file__).resolve().parent.parent  # where the package comes from\n"
-                 "try: print('checkout solutions:', sorted(p.name for p in (checkout / 'source').rglob('*')))\n"
+                 "try: print('checkout solutions:', sorted(p.name for part in ('source', 'authoring')\n"
+                 "                                         for p in (checkout / part).rglob('*') if p.is_file()))\n"
                  "except OSError as error: print('checkout solutions:', type(error).__name__)")
 
 
@@ -126,7 +127,7 @@ def test_the_kernel_gets_a_minimal_environment_and_no_solutions_of_the_checkout(
             assert secret not in text
     home = Path(environment["HOME"])  # its own scratch home, not the instructor's (in the warm template's runs folder)
     assert home.parts[:2] == ("/", "tmp") and home.parent.name.startswith("convcourse-kernel-")
-    assert "checkout solutions: " in printed and ".ipynb" not in printed.split("checkout solutions: ")[1].splitlines()[0]
+    assert "checkout solutions: []" in printed  # neither the notebooks in source/ nor the scripts in authoring/
     set_inside = {"JPY_PARENT_PID", "PWD",  # the launcher; bubblewrap after its --chdir
                   "TERM", "CLICOLOR", "CLICOLOR_FORCE", "FORCE_COLOR", "PAGER", "GIT_PAGER", "MPLBACKEND",  # ipykernel
                   "PYDEVD_USE_FRAME_EVAL"}

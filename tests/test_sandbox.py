@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from convcourse.grading import sandbox
-from convcourse.grading.course.folder import private_paths
+from convcourse.grading.course.folder import checkout_private_paths, private_paths
 from convcourse.grading.sandbox.cgroup import memory_cgroup_available
 
+ROOT = Path(__file__).resolve().parent.parent
 STATUS = sandbox.sandbox_status()
 needs_sandbox = pytest.mark.skipif(not STATUS.available, reason=f"sandbox unavailable here: {STATUS.reason}")
 
@@ -142,6 +144,106 @@ def test_kernel_sees_no_network_no_course_files_and_cannot_write(tmp_path, outsi
     assert "host tmp files []" in out
     assert "pids [1, 2]" in out  # its own PID namespace: an init and the program
     assert "data limit 1500" in out
+
+
+def link_a_venv(folder: Path) -> Path:
+    """A venv in ``folder`` reached through a new symlink in /tmp, as ``make VENV=/tmp/link grade`` (this venv's packages)."""
+    import site
+    import venv
+
+    real = folder / "venv"
+    venv.create(real, symlinks=True, with_pip=False)
+    packages = next(real.glob("lib/python*/site-packages"))
+    (packages / "convcourse-test.pth").write_text(f"import site; site.addsitedir({site.getsitepackages()[0]!r})\n")
+    link = Path("/tmp") / f"convcourse-link-{uuid.uuid4().hex[:12]}"
+    link.symlink_to(real)
+    return link
+
+
+@pytest.fixture
+def linked_venv(tmp_path):
+    link = link_a_venv(tmp_path)
+    yield link
+    link.unlink()
+
+
+LINKED_KERNEL = """
+import sys
+import nbformat
+from nbclient import NotebookClient
+from convcourse.grading import sandbox
+from convcourse.grading.nbgrader import kernel_template
+from convcourse.grading.nbgrader.kernel_manager import SandboxedKernelManager
+print("probe", sandbox.sandbox_status())
+template = kernel_template.start_template([]) if sys.argv[1:] == ["warm"] else None
+code = "import sys, on_pythonpath; print('kernel runs', sys.executable, 'preloaded', 'torch' in sys.modules)"
+nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+manager = SandboxedKernelManager(kernel_name="python3", isolate=True, template=str(template.folder) if template else "")
+NotebookClient(nb, km=manager, timeout=60).execute()
+print(nb.cells[0].outputs[0].text)
+if template:
+    kernel_template.stop_template(template)
+"""
+
+
+def run_linked_kernel(link: Path, cwd: Path, *, warm: bool = False) -> str:
+    """Probe the sandbox and run a graded kernel (cold, or forked from a template) with the venv spelled as ``link``,
+    importing a module from a ``PYTHONPATH`` folder in /tmp too (outside the venv, under the kernel's own /tmp)."""
+    python = str(link / "bin" / "python")
+    extra = cwd / "pythonpath"
+    extra.mkdir()
+    (extra / "on_pythonpath.py").write_text("")
+    done = subprocess.run([python, "-c", LINKED_KERNEL, *(["warm"] if warm else [])], cwd=cwd, capture_output=True,
+                          text=True, timeout=180, env={**os.environ, "PYTHONPATH": str(extra)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "probe Status(available=True" in done.stdout, done.stdout
+    return done.stdout
+
+
+@needs_sandbox
+def test_an_interpreter_reached_through_a_symlink_runs_sandboxed(linked_venv, tmp_path):
+    """The probe and a graded kernel work with the venv spelled through a link (issue 23: grading refused)."""
+    printed = run_linked_kernel(linked_venv, tmp_path)
+    assert f"kernel runs {linked_venv / 'bin' / 'python'} preloaded False" in printed, printed
+
+
+def fake_checkout(folder: Path) -> Path:
+    """Another course checkout whose ``convcourse`` (a copy of this one) a kernel may import, with solutions."""
+    shutil.copytree(ROOT / "convcourse", folder / "convcourse", ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "nbgrader_config.py").write_text("c = get_config()  # noqa: F821\n")
+    for path in ("source/a/a.ipynb", "authoring/a.py"):
+        (folder / path).parent.mkdir(parents=True)
+        (folder / path).write_text("the answers")
+    return folder
+
+
+@needs_sandbox
+def test_a_kernel_sees_no_solutions_of_the_checkout_it_imports_convcourse_from(outside_tmp, tmp_path, monkeypatch):
+    """The kernel's interpreter imports convcourse from another checkout than the grader's (issue 23)."""
+    other = fake_checkout(outside_tmp / "clone")
+    monkeypatch.setenv("PYTHONPATH", str(other))  # for the kernels only: this process imported its convcourse already
+    spec = sandbox.Spec(hide=tuple(map(str, checkout_private_paths())))
+    done = run_sandboxed(f"""
+        import convcourse, pathlib
+        print("imports from", pathlib.Path(convcourse.__file__).parent.parent)
+        for checkout in ({str(other)!r}, {str(ROOT)!r}):
+            for part in ("source", "authoring"):
+                try: print(part, sorted(p.name for p in pathlib.Path(checkout, part).rglob("*") if p.is_file()))
+                except OSError as error: print(part, type(error).__name__)
+    """, spec, tmp_path)
+    assert done.returncode == 0, done.stderr
+    imports, *listed = done.stdout.splitlines()
+    assert imports == f"imports from {other}"
+    assert listed == ["source []", "authoring []"] * 2  # hidden (as root), or never shown (bubblewrap)
+
+
+def test_a_kernel_interpreter_that_cannot_answer_is_named(monkeypatch):
+    from convcourse.grading.course.folder import GradingError
+    from convcourse.grading.nbgrader import kernel_python
+
+    monkeypatch.setattr(kernel_python, "kernel_interpreter", lambda: "/bin/false")
+    with pytest.raises(GradingError, match="/bin/false could not say what it imports.*no kernel can start"):
+        checkout_private_paths()
 
 
 @needs_sandbox
@@ -312,11 +414,25 @@ def test_folders_leading_to_a_path_exposed_under_tmp_are_read_only(tmp_path):
 
 
 def test_shelves_are_the_first_folders_below_the_private_tmp():
-    from convcourse.grading.sandbox import bwrap
+    from convcourse.grading.sandbox.paths import shelves
 
-    assert bwrap.shelves(["/tmp/ci/main/.venv", "/tmp/convcourse-kernel-x", "/dev/shm/a/b", "/work/x"]) == \
+    assert shelves(["/tmp/ci/main/.venv", "/tmp/convcourse-kernel-x", "/dev/shm/a/b", "/work/x"]) == \
         ["/tmp/ci", "/dev/shm/a"]
-    assert bwrap.shelves(["/tmp/ci", "/tmp/ci/main/.venv"]) == []  # bound itself: no shelf needed
+    assert shelves(["/tmp/ci", "/tmp/ci/main/.venv"]) == []  # bound itself: no shelf needed
+
+
+def test_links_on_the_way_to_a_path_are_found_with_their_targets(tmp_path):
+    from convcourse.grading.sandbox.paths import links
+
+    (tmp_path / "real" / "bin").mkdir(parents=True)
+    (tmp_path / "venv").symlink_to("real")  # relative, as `ln -s real venv`
+    (tmp_path / "link").symlink_to(tmp_path / "venv")  # a link to a link
+    (tmp_path / "real" / "bin" / "python3.11").write_text("")
+    (tmp_path / "real" / "bin" / "python").symlink_to("python3.11")
+    found = dict(links([str(tmp_path / "link" / "bin" / "python"), str(tmp_path / "real")]))
+    assert found == {str(tmp_path / "link"): str(tmp_path / "venv"), str(tmp_path / "venv"): "real",
+                     str(tmp_path / "real" / "bin" / "python"): "python3.11"}
+    assert links([str(tmp_path / "real" / "bin" / "python3.11")]) == []
 
 
 def test_an_ordinary_user_without_bubblewrap_is_told_what_to_install(monkeypatch):

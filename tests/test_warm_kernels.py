@@ -20,7 +20,7 @@ import pytest
 import zmq
 from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.utils import run_sync
-from test_sandbox import Listener, _alive, isolation_probe, needs_sandbox
+from test_sandbox import Listener, _alive, isolation_probe, link_a_venv, needs_sandbox, run_linked_kernel
 
 from convcourse.grading import sandbox
 from convcourse.grading.course.folder import private_paths
@@ -40,9 +40,17 @@ def outside():
     shutil.rmtree(folder)
 
 
+def round_hidden(folder: Path) -> list[str]:
+    """A file and a folder a round hides from its template and from each kernel (as Course.hidden names them)."""
+    (folder / "source").mkdir(exist_ok=True)
+    (folder / "source" / "solution.txt").write_text("the answers")
+    (folder / "grades.csv").write_text("grades")
+    return [str(folder / "source"), str(folder / "grades.csv")]
+
+
 @pytest.fixture(scope="module")
 def template(outside):
-    started = kernel_template.start_template(hide=[], expose=(str(outside),))
+    started = kernel_template.start_template(hide=round_hidden(outside), expose=(str(outside),))
     yield started
     kernel_template.stop_template(started)
     assert not started.folder.exists()
@@ -114,6 +122,25 @@ def test_a_warm_kernel_is_sandboxed_like_a_cold_one(template, outside):
     assert "preloaded True" in out and "caps 0000000000000000" in out and "dumpable 1" in out
     if not ROOT_ROUTE:  # as bubblewrap's --disable-userns does for a cold kernel
         assert "new user namespace: -1" in out
+
+
+def test_what_the_template_hides_its_kernels_hide_again(template, outside):
+    # As an ordinary user the template's bubblewrap already covers them: a hidden file is then an unlinked one.
+    spec = sandbox.Spec(hide=tuple(round_hidden(outside)))
+    done = run_warm(template, f"import os; print(os.listdir({str(outside / 'source')!r}), "
+                              f"repr(open({str(outside / 'grades.csv')!r}).read()))", spec)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[] ''\n"
+
+
+def test_a_warm_kernel_runs_with_a_venv_reached_through_a_symlink(tmp_path):
+    # The template's view (bubblewrap's, as an ordinary user) and each kernel's mounts make the link too.
+    link = link_a_venv(tmp_path)
+    try:
+        printed = run_linked_kernel(link, tmp_path, warm=True)
+    finally:
+        link.unlink()
+    assert f"kernel runs {link / 'bin' / 'python'} preloaded True" in printed, printed
 
 
 def test_fork_after_torch_traps_are_absent(template):

@@ -10,15 +10,19 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from convcourse.grading import settings
 from convcourse.grading.course.gradebook import GRADEBOOK, assignment_rows, load_config, nbgrader_api
+from convcourse.grading.nbgrader import kernel_python
+from convcourse.grading.sandbox.paths import inside
 from convcourse.mnist_files import DATA_ENV, chosen_dataset, mnist_status, resolve_root
 
 # This course's assignments in teaching order; other assignments found in source/ follow, alphabetically.
@@ -78,10 +82,16 @@ class Course:
         job carries and brings back the size of one submission, whatever the size of the class (:func:`sync_gradebook`)."""
         return self.root / "autograded" / JOB_GRADEBOOKS / f"{assignment}.db"
 
+    @property
+    def kernel_settings(self) -> dict[str, str]:
+        """The forwarded settings a graded kernel sees (on a worker its own environment is not the grader's)."""
+        return {name: value for name, value in self.forwarded.items() if name in settings.KERNEL_VISIBLE}
+
     def hidden(self, *scratch: Path) -> list[str]:
-        """What no kernel may see: this course's private files, those of the ``scratch`` courses, and the checkout's
-        this package runs from (where the kernel runs: a Dask worker's own checkout, not the grader's)."""
-        paths = [*self.private, *(p for folder in scratch for p in private_paths(folder)), *checkout_private_paths()]
+        """What no kernel may see: this course's private files, those of the ``scratch`` courses, and of the checkouts
+        its kernels could reach (:func:`checkout_private_paths`, asked where the kernels run: on a Dask worker, there)."""
+        kernels = {**os.environ, **self.kernel_settings}
+        paths = [*self.private, *(p for folder in scratch for p in private_paths(folder)), *checkout_private_paths(kernels)]
         return list(dict.fromkeys(str(p) for p in paths))
 
     def job_config(self, workdir: Path, *, isolate: bool | None = None, template: str = ""):
@@ -96,8 +106,7 @@ class Course:
         config.CourseDirectory.db_url = f"sqlite:///{Path(workdir) / GRADEBOOK}"
         manager = config.SandboxedKernelManager
         manager.hide = self.hidden(Path(workdir))
-        kernel_env = {name: value for name, value in self.forwarded.items() if name in settings.KERNEL_VISIBLE}
-        manager.kernel_env = {**kernel_env, **manager.get("kernel_env", {})}
+        manager.kernel_env = {**self.kernel_settings, **manager.get("kernel_env", {})}
         manager.template = template
         if isolate is not None:
             manager.isolate = isolate
@@ -119,15 +128,28 @@ def private_paths(root: str | Path) -> list[Path]:
     return [Path(root).resolve() / name for name in PRIVATE]
 
 
-def checkout_private_paths() -> list[Path]:
-    """When this package runs from a course checkout (an editable install), that course's private paths too.
+def checkout_private_paths(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """What no kernel may see of the course checkouts it could reach: the one the kernels' interpreter imports
+    ``convcourse`` from (asked of it, in the kernels' environment made from ``environ``: :mod:`kernel_python`)
+    and the one this process imports it from, where either is an editable install of a course checkout.
 
-    A course copied elsewhere still has its solutions in the checkout the package is installed from.
+    Everything of such a checkout but its ``convcourse`` and what a kernel runs on (a venv inside it, the data):
+    a course copied elsewhere still has its solutions in its checkout, in ``source/``, ``authoring/`` and git's history.
     """
     import convcourse
 
-    checkout = Path(convcourse.__file__).resolve().parent.parent
-    return private_paths(checkout) if (checkout / CONFIG_FILE).is_file() else []
+    try:
+        kernel = kernel_python.ask(environ)
+    except kernel_python.KernelPythonError as error:
+        raise GradingError(f"{error}; no kernel can start with it") from None
+    needs = [os.path.realpath(path) for path in kernel.needs]
+    hidden: list[Path] = []
+    for package in dict.fromkeys(filter(None, (kernel.package, os.path.dirname(convcourse.__file__)))):
+        for checkout in dict.fromkeys((Path(os.path.abspath(package)).parent, Path(package).resolve().parent)):
+            if (checkout / CONFIG_FILE).is_file():
+                hidden += [entry for entry in sorted(checkout.iterdir()) if not entry.is_symlink()
+                           and not any(inside(need, [str(entry.resolve())]) for need in needs)]
+    return hidden
 
 
 def assignments(root: Path) -> list[str]:

@@ -28,6 +28,7 @@ from typing import Iterator
 
 from convcourse.budget import grading_env
 from convcourse.grading import sandbox, settings
+from convcourse.grading.nbgrader import kernel_python
 from convcourse.grading.nbgrader.kernel_env import kernel_environment
 from convcourse.grading.sandbox import bwrap
 from convcourse.mnist_files import DATA_ENV
@@ -93,7 +94,9 @@ def start_template(hide: list[str], tmp_mb: int = sandbox.Limits.tmp_mb, *, wait
            "--parent", str(os.getpid() if root else 0), *([] if root else ["--userns"])]
     fds = [listener.fileno()]
     if not root:
-        cmd, extra = bwrap.command(cmd, expose=[*bwrap.interpreter_paths(), env[DATA_ENV], *expose],
+        # What its kernels' interpreter needs, asked of it in their environment (not this process's sys.path).
+        needs = kernel_python.ask(python=sys.executable).paths
+        cmd, extra = bwrap.command(cmd, expose=[*needs, env[DATA_ENV], *expose],
                                    writable=[str(folder / "runs"), str(home)], hide=hide, tmp_mb=tmp_mb, warm=True)
         fds += extra
     try:

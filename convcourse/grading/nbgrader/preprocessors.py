@@ -61,7 +61,9 @@ def configure_autograde(c: Any, root: Path, command: str = "") -> None:
         RestoreCells if pp is OverwriteCells else pp for pp in traits["sanitize_preprocessors"].default()]
     c.Autograde.autograde_preprocessors = [
         GradingExecute if pp is Execute else pp for pp in traits["autograde_preprocessors"].default()]
-    hidden = [*private_paths(root), *checkout_private_paths()]  # a grade round's jobs: Course.job_config
+    # A grade round's jobs hide what Course.job_config says; plain `nbgrader autograde` asks the kernels' interpreter
+    # which checkout to hide here (other commands start no graded kernel, and need not ask).
+    hidden = [*private_paths(root), *(checkout_private_paths() if command == "autograde" else [])]
     c.SandboxedKernelManager.hide = list(dict.fromkeys(str(p) for p in hidden))
     # The training budget: only the graded kernels get it, never a student's own session.
     c.SandboxedKernelManager.kernel_env = grading_env()

@@ -15,14 +15,16 @@ from convcourse.grading.course.folder import Course
 
 
 def pay_once(course: Course, gradebook: Path | None = None) -> bool:
-    """Run one round of a job's gradebook reads (on ``gradebook``, default the course's) and render one feedback
-    page with the course's config here; False if that failed.
+    """Run one round of a job's gradebook reads (on ``gradebook``, default the course's), render one feedback
+    page with the course's config and ask the kernels' interpreter what it imports (:meth:`Course.hidden`) here;
+    False if that failed.
 
     Only a head start: a job does the real work either way, so a failure costs time, never a grade.
     """
     try:
         _gradebook_queries(course.gradebook if gradebook is None else gradebook)
         _feedback_page(course.config)
+        course.hidden()  # the kernels' interpreter, asked once: each job's config hides its checkout
     except Exception:  # noqa: BLE001 - see the docstring
         return False
     return True

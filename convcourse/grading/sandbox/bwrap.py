@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import site
-import sys
 from pathlib import Path
 
+from convcourse.grading.sandbox.paths import inside, links, outermost, shelves
+
 SYSTEM = ("/usr", "/etc", "/sys", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-SCRATCH = ("/tmp", "/dev/shm")  # the kernel's own writable tmpfs
-COURSE_MARKER = "nbgrader_config.py"  # a folder holding one is a course: never exposed whole
 _SYSCTL = Path("/proc/sys")
 
 
@@ -58,61 +56,6 @@ def missing_userns_setting() -> str | None:
     return None
 
 
-def exposable(folder: str) -> str | None:
-    """What of ``folder`` a kernel may see: nothing of ``/`` or a home; of a course, only its ``convcourse`` package."""
-    real = os.path.realpath(folder)
-    if not os.path.isdir(real) or real in ("/", os.path.realpath(os.path.expanduser("~"))):
-        return None
-    if os.path.exists(os.path.join(real, COURSE_MARKER)):  # e.g. an editable checkout on sys.path
-        package = os.path.join(real, "convcourse")
-        return package if os.path.isdir(package) else None
-    return real
-
-
-def interpreter_paths() -> list[str]:
-    """What a kernel running this Python needs to see: the interpreter, its packages, this package."""
-    import convcourse
-
-    found = [sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)),
-             str(Path(convcourse.__file__).resolve().parent), *site.getsitepackages()]
-    if site.ENABLE_USER_SITE:
-        found.append(site.getusersitepackages())
-    found += [exposable(entry) for entry in sys.path if entry]  # .pth and PYTHONPATH folders
-    return [p for p in found if p and os.path.exists(p)]
-
-
-def _outermost(paths: list[str]) -> list[str]:
-    """Existing real paths, without those inside another one of the list, shortest first."""
-    real = sorted({os.path.realpath(p) for p in paths if p and os.path.exists(p)}, key=lambda p: (p.count("/"), p))
-    kept: list[str] = []
-    for path in real:
-        if not inside(path, kept):
-            kept.append(path)
-    return kept
-
-
-def inside(path: str, folders: list[str]) -> bool:
-    """Whether ``path`` is one of ``folders`` or below one of them."""
-    return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
-
-
-def shelves(paths: list[str], tops: tuple[str, ...] = SCRATCH) -> list[str]:
-    """The folders just below /tmp or /dev/shm that hold a bound path deeper down (e.g. /tmp/ci for /tmp/ci/main/.venv).
-
-    bwrap creates the folders leading to a bind; inside the kernel's writable tmpfs they would be the
-    kernel's to write (a checkout under /tmp would seem writable there, though only the private copy
-    of its path is). Each becomes a small tmpfs of its own, remounted read-only after the binds.
-    """
-    found: list[str] = []
-    for path in paths:
-        for top in tops:
-            if inside(path, [top]) and path != top:
-                shelf = os.path.join(top, os.path.relpath(path, top).split(os.sep)[0])
-                if shelf not in paths and shelf not in found:
-                    found.append(shelf)
-    return found
-
-
 def command(cmd: list[str], *, expose: list[str], writable: list[str], hide: list[str],
             tmp_mb: int, warm: bool = False) -> tuple[list[str], list[int]]:
     """The bwrap command line running ``cmd`` in the sandbox, and the descriptors to pass on with it.
@@ -136,15 +79,20 @@ def command(cmd: list[str], *, expose: list[str], writable: list[str], hide: lis
             system.append(top)
     size = str(tmp_mb * 1024 * 1024)
     argv += ["--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm"]
-    rw = [p for p in _outermost(writable) if not inside(p, system)]
-    ro = [p for p in _outermost(expose) if not inside(p, system + rw)]
-    shelved = shelves(ro + rw)
+    rw = [p for p in outermost(writable) if not inside(p, system)]
+    ro = [p for p in outermost(expose) if not inside(p, system + rw)]
+    # Links on the way to a path as spelled (a venv reached through /tmp/link) that the view would lack.
+    made = [(link, target) for link, target in links([*expose, *writable, *cmd[:1]])
+            if link not in SYSTEM and not inside(link, system + ro + rw)]
+    shelved = shelves(ro + rw + [link for link, _ in made])
     for shelf in shelved:
         argv += ["--size", str(1024 * 1024), "--perms", "0755", "--tmpfs", shelf]
     for path in ro:
         argv += ["--ro-bind", path, path]
     for path in rw:
         argv += ["--bind", path, path]
+    for link, target in made:
+        argv += ["--symlink", target, link]
     fds: list[int] = []
     for path in (os.path.realpath(p) for p in hide):
         if not os.path.exists(path) or not inside(path, system + ro + rw):

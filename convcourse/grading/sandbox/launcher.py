@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from convcourse.grading.sandbox import LAUNCHER_MODULE, Limits, Spec, bwrap, mounts
+from convcourse.grading.sandbox import LAUNCHER_MODULE, Limits, Spec, bwrap, mounts, paths
 from convcourse.grading.sandbox.cgroup import join_memory_cgroup, leave_memory_cgroup
 
 _FIRST_UID = 200_000  # sandbox uids: far above any real account, one per launcher pid
@@ -242,8 +242,8 @@ def _run_bwrap(cmd: list[str], spec: Spec, parent: int) -> int:
     import subprocess
 
     inner = [sys.executable, "-m", LAUNCHER_MODULE, "--spec", spec.to_json(), "--inner", "--", *cmd]
-    cwd = bwrap.exposable(os.getcwd())  # the kernel's scratch folder (already writable), or a test's folder
-    argv, fds = bwrap.command(inner, expose=[*spec.expose, *bwrap.interpreter_paths(), *([cwd] if cwd else [])],
+    cwd = paths.exposable(os.getcwd())  # the kernel's scratch folder (already writable), or a test's folder
+    argv, fds = bwrap.command(inner, expose=[*spec.expose, *paths.interpreter_paths(), *([cwd] if cwd else [])],
                               writable=list(spec.owned), hide=list(spec.hide), tmp_mb=spec.limits.tmp_mb)
     try:
         child = subprocess.Popen(argv, pass_fds=fds, close_fds=True)

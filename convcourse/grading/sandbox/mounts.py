@@ -11,11 +11,10 @@ import os
 import socket
 import stat
 import struct
-import sys
 from pathlib import Path
 
-import convcourse
-from convcourse.grading.sandbox import Spec, bwrap
+from convcourse.grading.sandbox import Spec
+from convcourse.grading.sandbox.paths import inside, interpreter_paths, links, shelves
 
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
@@ -58,12 +57,6 @@ def _ioctl(sock: socket.socket, request: int, data: bytes) -> bytes:
     return fcntl.ioctl(sock.fileno(), request, data)
 
 
-def _interpreter_paths() -> list[str]:
-    """What a kernel running this same Python needs: the interpreter, its prefixes, this package."""
-    return [sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable)),
-            str(Path(convcourse.__file__).resolve().parent.parent)]
-
-
 def _closed_ancestor(path: str) -> str | None:
     """The topmost folder above ``path`` that other users cannot enter (e.g. /root), if any."""
     parts = Path(path).parts
@@ -74,16 +67,17 @@ def _closed_ancestor(path: str) -> str | None:
     return None
 
 
-def _cover(libc: ctypes.CDLL, top: str, inner: list[str], *, size_mb: int, writable: bool) -> None:
-    """Mount an empty tmpfs over ``top``, then bind the ``inner`` paths back at their places.
+def _cover(libc: ctypes.CDLL, top: str, inner: list[str], made: list[tuple[str, str]], *, size_mb: int,
+           writable: bool) -> None:
+    """Mount an empty tmpfs over ``top``, then bind the ``inner`` paths back at their places and make the links ``made``.
 
-    In a writable ``top`` the folders leading to a bound path are shelves (:func:`bwrap.shelves`): small
+    In a writable ``top`` the folders leading to a bound path are shelves (:func:`paths.shelves`): small
     tmpfs remounted read-only, so that the kernel cannot write beside a path it was only shown.
     """
     handles = [(path, os.open(path, os.O_PATH)) for path in inner if os.path.exists(path)]
     mode = "1777" if writable else "755"
     _mount(libc, "tmpfs", top, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size_mb}m,mode={mode}")
-    shelved = bwrap.shelves([path for path, _ in handles], tops=(top,)) if writable else []
+    shelved = shelves([path for path, _ in handles] + [link for link, _ in made], tops=(top,)) if writable else []
     for shelf in shelved:
         os.makedirs(shelf, exist_ok=True)
         _mount(libc, "tmpfs", shelf, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=755")
@@ -96,10 +90,18 @@ def _cover(libc: ctypes.CDLL, top: str, inner: list[str], *, size_mb: int, writa
             open(path, "ab").close()
         _mount(libc, source, path, None, _MS_BIND | _MS_REC)
         os.close(handle)
+    for link, target in made:
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(target, link)
     for shelf in shelved:  # only the shelf itself: binds below it keep their own mode
         _mount(libc, None, shelf, None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
     if not writable:
         _mount(libc, None, top, None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
+
+
+def _cover_of(path: str, covers: dict[str, list[str]]) -> str | None:
+    """The covered folder ``path`` lies in (/tmp, a shared one), else its closed ancestor (e.g. /root), else None."""
+    return next((top for top in covers if path.startswith(top + "/")), None) or _closed_ancestor(path)
 
 
 def build_mounts(libc: ctypes.CDLL, spec: Spec, shared: tuple[str, ...] = ()) -> None:
@@ -109,24 +111,34 @@ def build_mounts(libc: ctypes.CDLL, spec: Spec, shared: tuple[str, ...] = ()) ->
     folders (a warm kernel's): covered like /tmp, read-only, with only this kernel's paths bound back.
     """
     _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
-    expose = [os.path.realpath(p) for p in (*spec.expose, *_interpreter_paths(), os.getcwd()) if os.path.exists(p)]
+    spelled = [p for p in (*spec.expose, *interpreter_paths(), os.getcwd()) if p]
+    expose = [os.path.realpath(p) for p in spelled if os.path.exists(p)]
     covers: dict[str, list[str]] = {"/tmp": [], "/dev/shm": []}
-    covers.update((os.path.realpath(p), []) for p in shared if not bwrap.inside(os.path.realpath(p), list(covers)))
+    covers.update((os.path.realpath(p), []) for p in shared if not inside(os.path.realpath(p), list(covers)))
     for path in expose:
-        top = next((t for t in covers if path.startswith(t + "/")), None) or _closed_ancestor(path)
+        top = _cover_of(path, covers)
         if top is not None:
             covers.setdefault(top, []).append(path)
+    # Links on the way to a path as spelled (a venv reached through /tmp/link) that a cover would take away.
+    made: dict[str, list[tuple[str, str]]] = {}
+    for link, target in links(spelled):
+        top = _cover_of(link, covers)
+        if top is not None and not inside(link, covers[top]):
+            made.setdefault(top, []).append((link, target))
+            covers.setdefault(top, [])
     for top, inner in covers.items():
         if os.path.isdir(top):
             writable = top in ("/tmp", "/dev/shm")
-            _cover(libc, top, inner, size_mb=spec.limits.tmp_mb if writable else 1, writable=writable)
+            _cover(libc, top, inner, made.get(top, []), size_mb=spec.limits.tmp_mb if writable else 1,
+                   writable=writable)
     empty = "/tmp/.convcourse-hidden"  # in the private /tmp; device files like /dev/null stay writable on ro mounts
     open(empty, "w").close()
     os.chmod(empty, 0o444)
     for path in spec.hide:
         if os.path.isdir(path) and not os.path.islink(path):
             _mount(libc, "tmpfs", path, "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "size=4k,mode=755")
-        elif os.path.exists(path):
+        elif os.path.exists(path) and os.stat(path).st_nlink > 0:  # 0: covered already, by a warm kernel's template
+            # (bubblewrap's --ro-bind-data binds an unlinked file there, which no mount can cover again)
             _mount(libc, empty, path, None, _MS_BIND)
             _mount(libc, None, path, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
     _mount(libc, "proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
