@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from convcourse.grading import sandbox
-from convcourse.grading.course.folder import checkout_private_paths, private_paths
+from convcourse.grading.course.folder import private_paths
+from convcourse.grading.nbgrader.kernel_python import checkout_private_paths
 from convcourse.grading.sandbox.cgroup import memory_cgroup_available
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,19 +10,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Sequence
 
 from convcourse.grading import settings
 from convcourse.grading.course.gradebook import GRADEBOOK, assignment_rows, load_config, nbgrader_api
-from convcourse.grading.nbgrader import kernel_python
-from convcourse.grading.sandbox.paths import inside
 from convcourse.mnist_files import DATA_ENV, chosen_dataset, mnist_status, resolve_root
 
 # This course's assignments in teaching order; other assignments found in source/ follow, alphabetically.
@@ -87,17 +84,17 @@ class Course:
         """The forwarded settings a graded kernel sees (on a worker its own environment is not the grader's)."""
         return {name: value for name, value in self.forwarded.items() if name in settings.KERNEL_VISIBLE}
 
-    def hidden(self, *scratch: Path) -> list[str]:
-        """What no kernel may see: this course's private files, those of the ``scratch`` courses, and of the checkouts
-        its kernels could reach (:func:`checkout_private_paths`, asked where the kernels run: on a Dask worker, there)."""
-        kernels = {**os.environ, **self.kernel_settings}
-        paths = [*self.private, *(p for folder in scratch for p in private_paths(folder)), *checkout_private_paths(kernels)]
+    def hidden(self, *scratch: Path, checkouts: Iterable[str | Path] = ()) -> list[str]:
+        """What no kernel may see: this course's private files, those of the ``scratch`` courses, and ``checkouts``,
+        the course checkouts its kernels could reach (:func:`convcourse.grading.nbgrader.kernel_python.hidden`
+        asks the kernels' interpreter for them where the kernels run: on a Dask worker, there)."""
+        paths = [*self.private, *(p for folder in scratch for p in private_paths(folder)), *checkouts]
         return list(dict.fromkeys(str(p) for p in paths))
 
-    def job_config(self, workdir: Path, *, isolate: bool | None = None, template: str = ""):
+    def job_config(self, workdir: Path, *, hide: Sequence[str], isolate: bool | None = None, template: str = ""):
         """The config of a job grading one submission in the scratch course ``workdir``.
 
-        The course's config with the scratch course as root and gradebook, every private path hidden, the
+        The course's config with the scratch course as root and gradebook, ``hide`` hidden from its kernels, the
         kernel-visible forwarded settings given to kernels (on a worker its own environment is not the
         grader's), the sandbox decision already taken (``isolate``) and the round's kernel ``template``.
         """
@@ -105,7 +102,7 @@ class Course:
         config.CourseDirectory.root = str(workdir)
         config.CourseDirectory.db_url = f"sqlite:///{Path(workdir) / GRADEBOOK}"
         manager = config.SandboxedKernelManager
-        manager.hide = self.hidden(Path(workdir))
+        manager.hide = list(hide)
         manager.kernel_env = {**self.kernel_settings, **manager.get("kernel_env", {})}
         manager.template = template
         if isolate is not None:
@@ -126,30 +123,6 @@ def load_course(folder: str | Path | None = None, *, allow_unsandboxed: bool | N
 def private_paths(root: str | Path) -> list[Path]:
     """The parts of the course at ``root`` a kernel must never see (:data:`PRIVATE`)."""
     return [Path(root).resolve() / name for name in PRIVATE]
-
-
-def checkout_private_paths(environ: Mapping[str, str] | None = None) -> list[Path]:
-    """What no kernel may see of the course checkouts it could reach: the one the kernels' interpreter imports
-    ``convcourse`` from (asked of it, in the kernels' environment made from ``environ``: :mod:`kernel_python`)
-    and the one this process imports it from, where either is an editable install of a course checkout.
-
-    Everything of such a checkout but its ``convcourse`` and what a kernel runs on (a venv inside it, the data):
-    a course copied elsewhere still has its solutions in its checkout, in ``source/``, ``authoring/`` and git's history.
-    """
-    import convcourse
-
-    try:
-        kernel = kernel_python.ask(environ)
-    except kernel_python.KernelPythonError as error:
-        raise GradingError(f"{error}; no kernel can start with it") from None
-    needs = [os.path.realpath(path) for path in kernel.needs]
-    hidden: list[Path] = []
-    for package in dict.fromkeys(filter(None, (kernel.package, os.path.dirname(convcourse.__file__)))):
-        for checkout in dict.fromkeys((Path(os.path.abspath(package)).parent, Path(package).resolve().parent)):
-            if (checkout / CONFIG_FILE).is_file():
-                hidden += [entry for entry in sorted(checkout.iterdir()) if not entry.is_symlink()
-                           and not any(inside(need, [str(entry.resolve())]) for need in needs)]
-    return hidden
 
 
 def assignments(root: Path) -> list[str]:

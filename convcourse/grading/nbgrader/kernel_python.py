@@ -19,7 +19,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
+from convcourse.grading.course.folder import CONFIG_FILE, Course, GradingError
 from convcourse.grading.nbgrader.kernel_env import allowed, kernel_environment
+from convcourse.grading.sandbox.paths import inside
 from convcourse.mnist_files import DATA_ENV
 
 KERNEL_NAME = "python3"  # the kernelspec every notebook of the course names
@@ -89,3 +91,33 @@ def _ask(python: str, environ: tuple[tuple[str, str], ...]) -> KernelPython:
                                 f"(exit {done.returncode}): {done.stderr.strip()[-1500:]}") from None
     needs = dict.fromkeys([answer["package"], *answer["interpreter"], *answer["paths"], env[DATA_ENV]])
     return KernelPython(python, answer["package"], tuple(p for p in needs if p), tuple(answer["paths"]))
+
+
+def checkout_private_paths(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """What no kernel may see of the course checkouts it could reach: the one the kernels' interpreter imports
+    ``convcourse`` from (asked of it, in the kernels' environment made from ``environ``: :func:`ask`)
+    and the one this process imports it from, where either is an editable install of a course checkout.
+
+    Everything of such a checkout but its ``convcourse`` and what a kernel runs on (a venv inside it, the data):
+    a course copied elsewhere still has its solutions in its checkout, in ``source/``, ``authoring/`` and git's history.
+    """
+    import convcourse
+
+    try:
+        kernel = ask(environ)
+    except KernelPythonError as error:
+        raise GradingError(f"{error}; no kernel can start with it") from None
+    needs = [os.path.realpath(path) for path in kernel.needs]
+    hidden: list[Path] = []
+    for package in dict.fromkeys(filter(None, (kernel.package, os.path.dirname(convcourse.__file__)))):
+        for checkout in dict.fromkeys((Path(os.path.abspath(package)).parent, Path(package).resolve().parent)):
+            if (checkout / CONFIG_FILE).is_file():
+                hidden += [entry for entry in sorted(checkout.iterdir()) if not entry.is_symlink()
+                           and not any(inside(need, [str(entry.resolve())]) for need in needs)]
+    return hidden
+
+
+def hidden(course: Course, *scratch: Path) -> list[str]:
+    """What no kernel of ``course`` may see (:meth:`Course.hidden`), with the checkouts its kernels' interpreter could
+    reach, asked here, in the kernels' environment: on a Dask worker, there."""
+    return course.hidden(*scratch, checkouts=checkout_private_paths({**os.environ, **course.kernel_settings}))

@@ -32,10 +32,11 @@ from traitlets import Bool, Enum, Integer
 
 from convcourse.budget import grading_env
 from convcourse.grading import sandbox, settings
-from convcourse.grading.course.folder import checkout_private_paths, private_paths
+from convcourse.grading.course.folder import private_paths
 from convcourse.grading.nbgrader import kernel_guard
 from convcourse.grading.nbgrader.feedback_page import FeedbackExporter
 from convcourse.grading.nbgrader.kernel_manager import SandboxedKernelManager
+from convcourse.grading.nbgrader.kernel_python import checkout_private_paths
 
 GUARD_MODULE = kernel_guard.__name__  # imported by name inside the graded kernel
 GUARD_TIMEOUT = 30  # seconds for the hidden restore step before a test cell

@@ -33,7 +33,7 @@ from typing import Callable
 
 from convcourse.grading import sandbox, settings
 from convcourse.grading.course.folder import Course
-from convcourse.grading.nbgrader import kernel_template
+from convcourse.grading.nbgrader import kernel_python, kernel_template
 from convcourse.grading.rounds import jobs
 from convcourse.grading.rounds.job_server import JobServer
 from convcourse.grading.rounds.jobs import Job, Result, job_result, killed_result
@@ -81,7 +81,7 @@ def worker_template(course: Course) -> str:
             if kernel_template.disabled({**os.environ, **course.forwarded}) or not sandbox.sandbox_status().available:
                 return ""
             try:
-                _template = kernel_template.start_template(course.hidden(), wait=False)
+                _template = kernel_template.start_template(kernel_python.hidden(course), wait=False)
             except (OSError, kernel_template.WarmKernelError):
                 return ""
             atexit.register(kernel_template.stop_template, _template)

@@ -27,6 +27,7 @@ from typing import Callable
 
 from convcourse.grading.course.folder import Course, GradingError, ensure_data
 from convcourse.grading.course.gradebook import GRADEBOOK, nbgrader_api
+from convcourse.grading.nbgrader import kernel_python
 from convcourse.grading.nbgrader.kernel_template import COLD_START, WARM_START
 
 SCRATCH_PREFIX = "convcourse-grade-"
@@ -123,7 +124,8 @@ def autograde(course: Course, job: Job, *, isolate: bool | None = None, template
     try:
         os.chdir(workdir)
         _no_disk_syncs()
-        api = nbgrader_api(course.job_config(workdir, isolate=isolate, template=template))
+        api = nbgrader_api(course.job_config(workdir, hide=kernel_python.hidden(course, workdir), isolate=isolate,
+                                             template=template))
         result = api.autograde(assignment, student, force=True, create=True)
         print(result.get("log", ""), result.get("error", ""), sep="\n", flush=True)
         code = 0 if result.get("success") else 1

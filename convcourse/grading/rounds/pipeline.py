@@ -29,6 +29,7 @@ from convcourse.grading.course.folder import Course, GradingError, ensure_data, 
 from convcourse.grading.course.gradebook import merge, opened, venv_on_path
 from convcourse.grading.course.report import autograded_scores, export, feedback, table
 from convcourse.grading.demo import samples
+from convcourse.grading.nbgrader import kernel_python
 from convcourse.grading.nbgrader.kernel_template import warm_template
 from convcourse.grading.rounds.cluster import run_jobs_on_cluster
 from convcourse.grading.rounds.jobs import (
@@ -147,7 +148,7 @@ def grade(course: Course | str | Path, *, workers: int | None = None, force: boo
     with _one_round_at_a_time(course.root):
         scheduler = scheduler or settings.text(settings.SCHEDULER) or None
         # Local kernels fork from one template; it imports while the round checks data and gradebook.
-        with nullcontext() if scheduler else warm_template(isolated, course.hidden(), log=log) as template:
+        with nullcontext() if scheduler else warm_template(isolated, kernel_python.hidden(course), log=log) as template:
             folder = str(template.folder) if template is not None else ""
             return _grade_round(course, workers, force, isolated, folder, log, live, scheduler)
 

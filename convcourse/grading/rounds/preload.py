@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from convcourse.grading.course.folder import Course
+from convcourse.grading.nbgrader import kernel_python
 
 
 def pay_once(course: Course, gradebook: Path | None = None) -> bool:
@@ -24,7 +25,7 @@ def pay_once(course: Course, gradebook: Path | None = None) -> bool:
     try:
         _gradebook_queries(course.gradebook if gradebook is None else gradebook)
         _feedback_page(course.config)
-        course.hidden()  # the kernels' interpreter, asked once: each job's config hides its checkout
+        kernel_python.hidden(course)  # the kernels' interpreter, asked once: each job's config hides its checkout
     except Exception:  # noqa: BLE001 - see the docstring
         return False
     return True
