@@ -69,6 +69,29 @@ def test_torch_free_modules_stay_torch_free():
 # ---------------------------------------------------------------- contracts spelled as strings
 
 
+# The grading side's wings from the ground up: each imports only wings before it in this list (no circle, five
+# floors). `preprocessors` is the old module path deployed configs name; `__main__` the instructor's commands.
+GRADING_WINGS = ["settings", "demo", "sandbox", "course", "nbgrader", "preprocessors", "hub", "rounds", "__main__"]
+
+
+def test_each_grading_wing_imports_only_the_wings_below_it():
+    grading = PACKAGE / "grading"
+    found = {path.relative_to(grading).parts[0].removesuffix(".py") for path in grading.glob("*")
+             if path.suffix == ".py" or (path / "__init__.py").is_file()} - {"__init__"}
+    assert found == set(GRADING_WINGS), "a new wing of convcourse/grading/ needs its place in GRADING_WINGS"
+    upward = []
+    for path in sorted(grading.rglob("*.py")):
+        wing = path.relative_to(grading).parts[0].removesuffix(".py")
+        if wing == "__init__":
+            continue
+        for name in imported_modules(path):
+            parts = name.split(".")
+            if parts[:2] == ["convcourse", "grading"] and len(parts) > 2 and parts[2] != wing:
+                if GRADING_WINGS.index(parts[2]) > GRADING_WINGS.index(wing):
+                    upward.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not upward, "a wing imports one above it:\n" + "\n".join(upward)
+
+
 def test_the_launcher_module_the_sandbox_runs_with_dash_m_exists():
     command = sandbox.launcher_command(["true"], sandbox.Spec())
     target = command[command.index("-m") + 1]
