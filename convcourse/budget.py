@@ -14,7 +14,7 @@ BUDGET_ENV = "CONVCOURSE_MAX_STEPS"
 GRADING_STEPS = 20  # every fit in an autograded notebook: seconds per notebook, not minutes
 TEST_STEPS = 50  # nbval over source/ and the notebook build: enough steps for the checked outputs
 SMOKE_STEPS = 5  # notebooks run only to prove they still run (old releases against a new package)
-EVAL_IMAGES = 2000  # images scored per evaluation while a budget is set
+EVAL_IMAGES = 1000  # images scored per evaluation while a budget is set (a graded cnn_experiments evaluates ~20 times)
 
 
 class BudgetError(ValueError):

@@ -27,13 +27,14 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbgrader import utils
-from nbgrader.preprocessors import Execute, OverwriteCells
+from nbgrader.preprocessors import CheckCellMetadata, Execute, OverwriteCells
 from traitlets import Bool, Enum, Integer
 
 from convcourse.budget import grading_env
 from convcourse.grading import sandbox, settings
 from convcourse.grading.course.folder import private_paths
 from convcourse.grading.nbgrader import kernel_guard
+from convcourse.grading.nbgrader.cell_metadata import CheckCellMetadataOnce
 from convcourse.grading.nbgrader.feedback_page import FeedbackExporter
 from convcourse.grading.nbgrader.kernel_manager import SandboxedKernelManager
 from convcourse.grading.nbgrader.kernel_python import checkout_private_paths
@@ -58,10 +59,9 @@ def configure_autograde(c: Any, root: Path, command: str = "") -> None:
         if setting.trait and name not in c[section]:
             c[section][name] = setting.read()
     traits = Autograde.class_traits()
-    c.Autograde.sanitize_preprocessors = [
-        RestoreCells if pp is OverwriteCells else pp for pp in traits["sanitize_preprocessors"].default()]
-    c.Autograde.autograde_preprocessors = [
-        GradingExecute if pp is Execute else pp for pp in traits["autograde_preprocessors"].default()]
+    ours = {OverwriteCells: RestoreCells, Execute: GradingExecute, CheckCellMetadata: CheckCellMetadataOnce}
+    c.Autograde.sanitize_preprocessors = [ours.get(pp, pp) for pp in traits["sanitize_preprocessors"].default()]
+    c.Autograde.autograde_preprocessors = [ours.get(pp, pp) for pp in traits["autograde_preprocessors"].default()]
     # A grade round's jobs hide what Course.job_config says; plain `nbgrader autograde` asks the kernels' interpreter
     # which checkout to hide here (other commands start no graded kernel, and need not ask).
     hidden = [*private_paths(root), *(checkout_private_paths() if command == "autograde" else [])]
