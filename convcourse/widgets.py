@@ -82,7 +82,9 @@ class ShapeCalculator(kit.Instrument):
     ``calc.output_shape`` or ``calc.error``; ``calc.stack`` is the layer-stack tab.
     """
 
-    def __init__(self, input_shape: tuple[int, int, int] = (1, 28, 28), filters: int = 16, kernel: Any = 5,
+    # The defaults are the lab's first conv layer (32 filters of 5x5 on MNIST), not output_dimensions' graded case 1
+    # (16 filters): a calculator started bare shows no graded answer.
+    def __init__(self, input_shape: tuple[int, int, int] = (1, 28, 28), filters: int = 32, kernel: Any = 5,
                  stride: Any = 1, padding: Any = 0, dilation: Any = 1, *, bias: bool = True,
                  pool: str | None = None, pool_kernel: int = 2, pool_stride: int = 2) -> None:
         # Lower bounds are 0 on purpose: a typed 0 (or a negative number, which the box clamps to 0)

@@ -189,13 +189,13 @@ def _drive(page, lab: dict) -> None:
 
     result = page.locator(".convcourse-calc-result")
     result.wait_for()
-    assert "output shape: (16, 24, 24)" in result.inner_text()
+    assert "output shape: (32, 24, 24)" in result.inner_text()
 
     kernel_h = page.locator(".convcourse-kernel_h input")
     kernel_h.fill("3")
     kernel_h.press("Enter")
     page.wait_for_function(
-        "() => document.querySelector('.convcourse-calc-shape')?.innerText.includes('(16, 26, 24)')")
+        "() => document.querySelector('.convcourse-calc-shape')?.innerText.includes('(32, 26, 24)')")
     assert "H_out = floor((28 + 2*0 - 3) / 1) + 1 = 26" in result.inner_text()
 
     kernel_h.fill("-3")  # nonsense typed into a box: clamped to the box's minimum, 0, whose reason appears
@@ -204,7 +204,7 @@ def _drive(page, lab: dict) -> None:
     error.wait_for()
     assert kernel_h.input_value() == "0"
     with pytest.raises(ShapeError) as reason:
-        conv2d_output_shape((1, 28, 28), 16, (0, 5))
+        conv2d_output_shape((1, 28, 28), 32, (0, 5))
     assert str(reason.value) in error.inner_text()
     kernel_h.fill("3")
     kernel_h.press("Enter")

@@ -117,12 +117,12 @@ def test_a_value_typed_in_the_browser_never_raises_and_explains_itself():
     # What the frontend does: it writes the control's value; BoundedIntText clamps a negative to 0.
     calc.controls["stride_w"].value = -4
     assert calc.controls["stride_w"].value == 0
-    assert calc.error == _reason(shapes.conv2d_output_shape, (1, 28, 28), 16, 5, stride=(1, 0))
+    assert calc.error == _reason(shapes.conv2d_output_shape, (1, 28, 28), 32, 5, stride=(1, 0))
     calc.controls["stride_w"].value = 1
     calc.controls["channels"].value = 0
-    assert calc.error == _reason(shapes.conv2d_output_shape, (0, 28, 28), 16, 5)
+    assert calc.error == _reason(shapes.conv2d_output_shape, (0, 28, 28), 32, 5)
     calc.controls["channels"].value = 3
-    assert calc.error is None and calc.output_shape == (16, 24, 24)
+    assert calc.error is None and calc.output_shape == (32, 24, 24)
 
 
 def test_python_api_rejects_bad_values_with_specific_messages():
@@ -135,14 +135,14 @@ def test_python_api_rejects_bad_values_with_specific_messages():
         calc.set(stride=1.5)
     with pytest.raises(ValueError, match="pool must be None, 'max' or 'avg'"):
         calc.set(pool="min")
-    assert calc.output_shape == (16, 24, 24)  # a rejected call changed nothing
+    assert calc.output_shape == (32, 24, 24)  # a rejected call changed nothing
 
 
 def test_display_gives_the_widget_and_an_informative_plain_text():
     calc = ShapeCalculator().set(kernel=3)
     data, _ = InteractiveShell.instance().display_formatter.format(calc)
     assert WIDGET_MIME in data
-    assert "output shape: (16, 26, 26)" in data["text/plain"]
+    assert "output shape: (32, 26, 26)" in data["text/plain"]
     assert "Layer stack on input (1, 28, 28)" in data["text/plain"]
     viz_data, _ = InteractiveShell.instance().display_formatter.format(ConvVisualiser())
     assert WIDGET_MIME in viz_data and "output[0, 0] = " in viz_data["text/plain"]
@@ -157,7 +157,7 @@ def test_without_ipywidgets_everything_prints_as_text():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert "output shape: (16, 28, 28)" in result.stdout and "ipywidgets is not available" in result.stdout
+    assert "output shape: (32, 28, 28)" in result.stdout and "ipywidgets is not available" in result.stdout
     assert WIDGET_MIME not in result.stdout
     assert "step 9 of 9" in result.stdout
 
@@ -287,3 +287,10 @@ def test_example_constants_are_the_lab_shapes():
 def test_conv_model_2_preset_text_is_valid_pytorch():
     model = nn.Sequential(*(eval(f"nn.{line}") for line in CONV_MODEL_2.splitlines() if line))  # noqa: S307
     assert model(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
+
+
+def test_a_bare_calculator_shows_no_graded_answer():
+    from convcourse import checks
+
+    answers = {checks._expected_output_shape(case) for case in checks.PAPER_CASES.values()}
+    assert ShapeCalculator().output_shape not in answers
