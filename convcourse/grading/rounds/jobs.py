@@ -13,7 +13,6 @@ the parent, one job at a time. A job that crashes or runs out of time changes no
 """
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -59,17 +58,6 @@ class Result:
     killed: bool = False
     cold: str = ""  # why a kernel of this job started cold although the round had a warm template ('' if none did)
     warm: int = 0  # kernels of this job forked from a template
-
-
-def submission_digest(folder: Path) -> str:
-    """SHA-256 over the names and bytes of the regular files of a submission (what changed since last time)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file() and not p.is_symlink()):
-        relative = path.relative_to(folder).as_posix()
-        if ".ipynb_checkpoints" in relative:
-            continue
-        digest.update(relative.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
 
 
 def copy_regular_files(source: Path, destination: Path, *, skip_notebooks: bool = False) -> None:
@@ -129,6 +117,7 @@ def autograde(course: Course, job: Job, *, isolate: bool | None = None, template
         result = api.autograde(assignment, student, force=True, create=True)
         print(result.get("log", ""), result.get("error", ""), sep="\n", flush=True)
         code = 0 if result.get("success") else 1
+        release_slot()  # its kernels are gone: the round may start the next job while this one writes feedback
         if (Path(workdir) / "autograded" / student / assignment).is_dir():
             # Here, in the worker, not in the grader afterwards: a class's feedback is made in parallel.
             made = api.generate_feedback(assignment, student, force=True)
@@ -155,54 +144,99 @@ def _synchronous_off(connection, _record) -> None:
     connection.execute("PRAGMA synchronous=OFF")
 
 
-def _work(grade: Callable[[Job], int], job: Job) -> None:
+_slot: int | None = None  # in a job forked by run_jobs: the pipe on which it says that its kernels are done
+
+
+def release_slot() -> None:
+    """In a job: its notebooks have run and their kernels are gone, so :func:`run_jobs` may start the next job
+    while this one finishes (feedback page, exit). Does nothing in a job :func:`run_jobs` did not fork."""
+    global _slot
+    if _slot is not None:
+        try:
+            os.write(_slot, b"\0")
+            os.close(_slot)
+        except OSError:  # the round has gone; the job's exit says the rest
+            pass
+        _slot = None
+
+
+def _work(grade: Callable[[Job], int], job: Job, slot: int) -> None:
     """In the forked worker process: ``grade`` the job with its output in its log, and exit with its status."""
+    global _slot
+    _slot = slot
     capture_log(job.workdir)
     os._exit(grade(job))
 
 
+@dataclass
+class _Running:
+    """A job's process as :func:`run_jobs` follows it."""
+
+    job: Job
+    started: float
+    slot: int | None  # the read end of its slot's pipe until the job releases the slot (or ends)
+
+    def release(self) -> None:
+        """The job released its slot (a byte) or ended (end of file): it no longer counts as a worker."""
+        if self.slot is not None:
+            os.close(self.slot)
+            self.slot = None
+
+
 def run_jobs(tasks: list, workers: int, start: Callable[[object], Job], grade: Callable[[Job], int],
              on_done: Callable[[Result], None] | None = None) -> list[Result]:
-    """Run ``start(task)``'s jobs, ``grade(job)`` each, in up to ``workers`` forked processes; kill any that outlive
-    its timeout.
+    """Run ``start(task)``'s jobs, ``grade(job)`` each, in forked processes, up to ``workers`` of them running
+    notebooks at a time; kill any that outlive its timeout.
 
     ``start`` builds each job's scratch course just before it runs (in this process, one at a time),
     so the scratch space used is a few courses, not the whole class; ``on_done`` gets each result
-    here too, in the order they finish, before the job's scratch course is deleted. A free worker
-    starts its next job before the finished one is merged: merging is this process's work, not the worker's.
+    here too, in the order they finish, before the job's scratch course is deleted. A worker is a slot
+    for notebooks: a job frees it when its kernels are done (:func:`release_slot`), so the next job's
+    start overlaps the last one's feedback page, and up to ``2 * workers`` processes exist at once. A free
+    worker also starts its next job before the finished one is merged: merging is this process's work.
     """
     context = multiprocessing.get_context("fork")
     pending, running, results = list(tasks), {}, []
     while pending or running:
         finished = []
-        for process, (job, started) in list(running.items()):
-            elapsed = time.monotonic() - started
-            if process.is_alive() and elapsed > job.timeout:
+        for process, state in list(running.items()):
+            elapsed = time.monotonic() - state.started
+            if process.is_alive() and elapsed > state.job.timeout:
                 process.kill()
                 process.join()
-                finished.append(killed_result(job, elapsed))
+                finished.append(killed_result(state.job, elapsed))
             elif not process.is_alive():
                 process.join()
-                finished.append(job_result(job, process.exitcode == 0, elapsed))
+                finished.append(job_result(state.job, process.exitcode == 0, elapsed))
             else:
                 continue
+            state.release()
             del running[process]
-        while pending and len(running) < max(1, workers):
+        while (pending and sum(state.slot is not None for state in running.values()) < max(1, workers)
+               and len(running) < 2 * max(1, workers)):
             job = start(pending.pop(0))
             sys.stdout.flush()  # or the fork would carry unwritten output into the worker
             sys.stderr.flush()
-            process = context.Process(target=_work, args=(grade, job), name=f"grade {job.student}/{job.assignment}")
-            process.start()
-            running[process] = (job, time.monotonic())
+            slot, job_end = os.pipe()
+            process = context.Process(target=_work, args=(grade, job, job_end), name=f"grade {job.student}/{job.assignment}")
+            try:
+                process.start()
+            finally:
+                os.close(job_end)
+            running[process] = _Running(job, time.monotonic(), slot)
         for result in finished:
             results.append(result)
             if on_done is not None:
                 on_done(result)
             shutil.rmtree(result.job.workdir, ignore_errors=True)
         if running and not finished:
-            deadline = min(started + job.timeout for job, started in running.values())
-            multiprocessing.connection.wait([p.sentinel for p in running],
-                                            timeout=max(0.0, min(1.0, deadline - time.monotonic())))
+            deadline = min(state.started + state.job.timeout for state in running.values())
+            slots = {state.slot: state for state in running.values() if state.slot is not None}
+            ready = multiprocessing.connection.wait([*(p.sentinel for p in running), *slots],
+                                                    timeout=max(0.0, min(1.0, deadline - time.monotonic())))
+            for fd in ready:
+                if fd in slots:
+                    slots[fd].release()
     return results
 
 

@@ -40,11 +40,10 @@ from convcourse.grading.rounds.jobs import (
     autograde,
     prepare,
     run_jobs,
-    submission_digest,
 )
 from convcourse.grading.rounds.preload import pay_once
 from convcourse.grading.rounds.progress import Progress, submission_line
-from convcourse.grading.rounds.regrade import TESTS_KEY, new_tests, score_change, tests_digest
+from convcourse.grading.rounds.regrade import TESTS_KEY, new_tests, score_change, submission_digest, tests_digest
 from convcourse.mnist_files import DATA_ENV
 
 STATE_FILE = ".convcourse-graded.json"  # in autograded/: digest of each submission as last graded

@@ -1,6 +1,6 @@
 """Regrading on change: which graded submissions a round grades again for their assignment's sake, and what changed.
 
-A submission is graded again when its own files changed (the round's ``submission_digest``) and also
+A submission is graded again when its own files changed (:func:`submission_digest`) and also
 when what its assignment is graded with changed since it was graded: the test cells, hidden tests and
 points as nbgrader keeps them in the gradebook (synced from source/ at the start of each round) and the
 assignment's other source files, which autograde copies next to every submission. The due date is
@@ -16,6 +16,17 @@ from pathlib import Path
 from convcourse.grading.course.gradebook import GRADEBOOK, assignment_rows
 
 TESTS_KEY = "tests"  # in the round's state of each submission: the tests_digest it was graded with
+
+
+def submission_digest(folder: Path) -> str:
+    """SHA-256 over the names and bytes of the regular files of a submission (what changed since last time)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file() and not p.is_symlink()):
+        relative = path.relative_to(folder).as_posix()
+        if ".ipynb_checkpoints" in relative:
+            continue
+        digest.update(relative.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def tests_digest(root: Path, name: str) -> str:
