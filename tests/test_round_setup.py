@@ -105,12 +105,11 @@ def test_preloading_renders_a_feedback_page_and_reads_the_gradebook(course, tmp_
 
 
 def test_feedback_pages_reuse_the_compiled_templates_and_are_nbconverts_page(course, monkeypatch):
+    from bs4 import BeautifulSoup
     from jinja2 import Environment
     from nbconvert.exporters import HTMLExporter
     from nbgrader.converters import GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
-
-    from bs4 import BeautifulSoup
 
     from convcourse.grading.nbgrader.feedback_page import COMPILED, NO_DESCRIPTION, FeedbackExporter
 
