@@ -221,6 +221,9 @@ def run_jobs(tasks: list, workers: int, start: Callable[[object], Job], grade: C
             process = context.Process(target=_work, args=(grade, job, job_end), name=f"grade {job.student}/{job.assignment}")
             try:
                 process.start()
+            except BaseException:
+                os.close(slot)
+                raise
             finally:
                 os.close(job_end)
             running[process] = _Running(job, time.monotonic(), slot)
