@@ -28,11 +28,13 @@ from nbformat import NotebookNode
 
 NO_DESCRIPTION = "No description has been provided for this image"  # nbconvert's placeholder, word for word
 # What Python's html.parser (BeautifulSoup's "html.parser") reads as markup: a comment, a script or style (raw text,
-# no tags inside) or a start tag, attribute by attribute (a '>' inside a quoted value does not end it).
-_NAME = r"""(?<=['"\s/])[^\s/>][^\s/=>]*"""
-_VALUE = r"""(?:\s*=+\s*(?:'[^']*'|"[^"]*"|(?!['"])[^>\s]*))?"""
-_MARKUP = re.compile(r"<!--.*?-->|<(?P<raw>script|style)\b.*?</(?P=raw)\s*>"
-                     rf"|<(?P<name>[a-zA-Z][^\t\n\r\f />\x00]*)(?P<attributes>(?:[\s/]*{_NAME}{_VALUE})*)(?P<end>[\s/]*>)",
+# no tags inside; unclosed, to the end) or a start tag, attribute by attribute (a '>' inside a quoted value does not
+# end it). Names and unquoted values hold no '<', as HTML spells them, so a page a student fills with unclosed tags
+# costs one pass, not one per tag: a match that cannot fail, or fails at the next '<'.
+_NAME = r"""(?<=['"\s/])[^\s"'<>/=][^\s<>/=]*"""
+_VALUE = r"""(?:\s*=+\s*(?:'[^']*'|"[^"]*"|[^\s"'=<>`]+))?"""
+_MARKUP = re.compile(r"<!--.*?(?:-->|\Z)|<(?P<raw>script|style)\b.*?(?:</(?P=raw)\s*>|\Z)"
+                     rf"|<(?P<name>[a-zA-Z][^\t\n\r\f />\x00<]*)(?P<attributes>(?:[\s/]*{_NAME}{_VALUE})*)(?P<end>[\s/]*>)",
                      re.IGNORECASE | re.DOTALL)
 _ATTRIBUTES = re.compile(f"({_NAME}){_VALUE}")
 
