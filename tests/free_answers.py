@@ -122,8 +122,11 @@ def wrong(value: Any) -> Any:
 # ---------------------------------------------------------------- looking for them in a text
 
 _TAG = re.compile(r"<[^>]*>")
-# A number not glued to a name (conv2, x_t) or another number; "5x5" and "16×1" still count.
-_NUMBER = re.compile(r"(?<![A-Za-wyzA-WYZ_\d.])-?(?:\d{1,3}(?:,\d{3})+(?![\d])|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)")
+# A number not glued to a name on either side (conv2, x_t, a widget's model id "330fa9...") or to another
+# number; "5x5" and "16×1" still count. Without the right-hand side, one run in a few hundred read a random
+# model id in the saved widget state as the answer 330.
+_NUMBER = re.compile(r"(?<![A-Za-wyzA-WYZ_\d.])-?(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)"
+                     r"(?![A-Za-wyzA-WYZ_\d])")
 
 
 # What may stand between two numbers of one shown answer: layout, not words ("3x3 kernel: 16 of 16" is no shape).

@@ -158,6 +158,10 @@ def test_the_detector_reads_every_format_of_a_matrix():
     assert contains("torch.Size([1, 7, 4, 8])", shape) and contains("7x4x8", shape) and contains("{4: (7, 4, 8)}", shape)
     assert not contains("conv2 = 7, 4, 9, 8", shape) and not contains("7 maps of 4x8", shape)
     assert not contains("a 3x3 kernel: 16 of 16 entries", Answer("answers[3]", (3.0, 16.0, 16.0), ""))
+    widget_id = Answer("gap_head", (330.0,), "")  # a widget's model id that starts with the answer's digits
+    assert not contains('{"state": {"330fa9c1e2d34b5c8a7e6f5d4c3b2a10": {}}}', widget_id)
+    assert not contains("IPY_MODEL_330fa9c1", widget_id) and contains("GAP head: 330 parameters", widget_id)
+    assert contains("[330]", widget_id) and contains("330x1", widget_id) and not contains("3301", widget_id)
 
 
 def test_every_hand_answer_can_be_looked_for():
