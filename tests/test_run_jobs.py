@@ -6,7 +6,7 @@ from pathlib import Path
 
 from convcourse.grading.rounds import jobs
 
-TAIL = 0.6  # seconds a job goes on after its notebooks (its feedback page)
+TAIL = 1.0  # seconds a job goes on after its notebooks (its feedback page); room for a fork on a loaded machine
 
 
 def _start(scratch: Path):

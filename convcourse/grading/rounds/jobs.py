@@ -152,12 +152,13 @@ def release_slot() -> None:
     while this one finishes (feedback page, exit). Does nothing in a job :func:`run_jobs` did not fork."""
     global _slot
     if _slot is not None:
+        slot, _slot = _slot, None
         try:
-            os.write(_slot, b"\0")
-            os.close(_slot)
+            os.write(slot, b"\0")
         except OSError:  # the round has gone; the job's exit says the rest
             pass
-        _slot = None
+        finally:
+            os.close(slot)
 
 
 def _work(grade: Callable[[Job], int], job: Job, slot: int) -> None:
